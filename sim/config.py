@@ -1,0 +1,98 @@
+"""Hydra structured configs: one schema per stage class, registered as ``base_<ClassName>``.
+
+Only this module and :mod:`sim.cli` import Hydra. Each option YAML in ``configs/<group>/`` extends the schema of
+its stage class, so ``OmegaConf.to_object`` returns real stage objects: a typo (``microglia.c1q_gian=3``) or a
+wrong type (``regimen.interval_h=abc``) fails when the config is composed, and ``__post_init__`` validation
+(negative doses, stop before start, ...) runs during the conversion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from sim.binding import EquilibriumBinding
+from sim.cognition import BehaviouralReadout
+from sim.dosing import DosingRegimen
+from sim.drug import Compound, Drug
+from sim.engines import ENGINES
+from sim.genotype import Genotype
+from sim.microglia import MicrogliaActivation, MicrogliaDepletion
+from sim.pk import CompoundPK, LinearChainPK
+from sim.run import STAGES, RunConfig
+from sim.species import Species
+from sim.spines import SpineTurnover
+
+SCHEMAS: dict[str, list[type]] = {
+    "drug": [Drug],
+    "compound": [Compound],
+    "compound_pk": [CompoundPK],
+    "species": [Species],
+    "genotype": [Genotype],
+    "regimen": [DosingRegimen],
+    "pk": [LinearChainPK],
+    "binding": [EquilibriumBinding],
+    "microglia": [MicrogliaActivation],
+    "depletion": [MicrogliaDepletion],
+    "spines": [SpineTurnover],
+    "cognition": [BehaviouralReadout],
+    "engine": list(ENGINES),
+}
+
+
+def config_dir() -> Path:
+    """Directory holding ``config.yaml`` and the config groups (``SYNAPRUNE_CONFIG_DIR`` overrides it)."""
+    env = os.environ.get("SYNAPRUNE_CONFIG_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "configs"
+
+
+def _run_schema() -> type:
+    """RunConfig with every stage field typed ``Any = MISSING``: the chosen option fixes the class."""
+    fields = []
+    for f in dataclasses.fields(RunConfig):
+        if f.name in STAGES or f.name == "engine":
+            fields.append((f.name, Any, dataclasses.field(default=MISSING)))
+        elif f.default_factory is not dataclasses.MISSING:
+            fields.append((f.name, f.type, dataclasses.field(default_factory=f.default_factory)))
+        else:
+            fields.append((f.name, f.type, dataclasses.field(default=f.default)))
+    return dataclasses.make_dataclass("RunSchema", fields)
+
+
+RunSchema = _run_schema()
+
+
+def register_configs() -> None:
+    """Store the root schema as ``base_run`` and each stage schema as ``<group>/base_<ClassName>``."""
+    store = ConfigStore.instance()
+    store.store(name="base_run", node=RunSchema)
+    for group, classes in SCHEMAS.items():
+        for cls in classes:
+            store.store(group=group, name=f"base_{cls.__name__}", node=cls)
+
+
+def to_run_config(cfg: DictConfig) -> RunConfig:
+    """Convert a composed config into a validated :class:`RunConfig` of real stage objects."""
+    obj = OmegaConf.to_object(cfg)
+    values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(RunConfig)}
+    return RunConfig(**values)
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """Compose ``config.yaml`` with Hydra overrides (no run directory, no logging)."""
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides or []), return_hydra_config=False)
+
+
+def load_config(overrides: list[str] | None = None) -> RunConfig:
+    """Compose with ``overrides`` and convert: ``sim.load_config(["drug=xbd173", "genotype=tspo_ko"])``."""
+    return to_run_config(compose_config(overrides))

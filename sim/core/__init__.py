@@ -1,0 +1,1 @@
+"""Small core shared by every stage: parameter metadata, validation helpers and the result schema."""

@@ -1,0 +1,117 @@
+"""The one result schema shared by every engine: names, dimensions, units and long names of all outputs.
+
+``OUTPUTS`` is the only place where output variables are defined. :func:`to_dataset` builds an
+:class:`xarray.Dataset` from plain arrays, attaches the metadata and orders dimensions canonically;
+:func:`provenance` collects the global attributes that make a result reproducible.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+CANONICAL_ORDER = ("dose", "withdrawal_time", "replicate", "compound", "spine", "time")
+
+COORD_ATTRS: dict[str, dict[str, str]] = {
+    "time": {"units": "d", "long_name": "time since the first dose", "standard_name": "time"},
+    "compound": {"long_name": "chemical species (parent drug or metabolite)"},
+    "replicate": {"units": "1", "long_name": "stochastic replicate"},
+    "spine": {"units": "1", "long_name": "spine slot"},
+    "dose": {"units": "mg/kg", "long_name": "dose per administration"},
+    "withdrawal_time": {"units": "d", "long_name": "day dosing stops (inf: never withdrawn)"},
+}
+
+# name: (dims, units, long_name)
+OUTPUTS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "plasma_concentration": (("compound", "time"), "uM", "total plasma concentration"),
+    "brain_concentration": (("compound", "time"), "uM", "total brain tissue concentration"),
+    "brain_free_concentration": (("compound", "time"), "uM", "unbound brain concentration"),
+    "cumulative_dose": (("time",), "mg/kg", "cumulative administered dose"),
+    "tspo_occupancy": (("time",), "1", "fraction of TSPO sites occupied by drug"),
+    "gabaa_occupancy": (("time",), "1", "fraction of GABA-A benzodiazepine sites occupied by drug"),
+    "tspo_agonism": (("time",), "1", "efficacy-weighted TSPO occupancy"),
+    "microglia_activation": (("time",), "1", "microglial activation (pruning state)"),
+    "microglial_tspo": (("time",), "1", "TSPO expression per microglial cell relative to resting wild type"),
+    "microglial_tspo_total": (
+        ("time",),
+        "1",
+        "microglial TSPO per tissue volume relative to resting wild type (TSPO-PET proxy)",
+    ),
+    "c1q_level": (("time",), "1", "microglial C1q relative to resting"),
+    "microglia_density": (("time",), "1", "microglia density relative to intact brain"),
+    "spine_density": (("time",), "1/um", "dendritic spine density"),
+    "tagged_spine_density": (("time",), "1/um", "density of C1q-tagged spines"),
+    "spine_density_relative": (("time",), "percent", "spine density relative to the drug-free baseline"),
+    "spine_formation_rate": (("time",), "1/d", "spine formation per day as a fraction of current density"),
+    "spine_elimination_rate": (("time",), "1/d", "spine elimination per day as a fraction of current density"),
+    "sedation": (("time",), "1", "acute fractional performance loss from GABA-A agonism"),
+    "nor_discrimination_index": (("time",), "1", "novel-object-recognition discrimination index"),
+    "spontaneous_alternation": (("time",), "percent", "spontaneous alternation"),
+    # agent engine only
+    "birth_time": (("replicate", "spine"), "d", "time a spine appeared (NaN: present at start or never born)"),
+    "loss_time": (("replicate", "spine"), "d", "time a spine was eliminated (NaN: not eliminated)"),
+}
+
+
+def to_dataset(
+    time_days: np.ndarray,
+    data: dict[str, np.ndarray],
+    coords: dict[str, Any] | None = None,
+    attrs: dict[str, Any] | None = None,
+) -> xr.Dataset:
+    """Build a Dataset from arrays named in :data:`OUTPUTS`; extra leading dims (e.g. ``replicate``) are allowed.
+
+    Arrays whose shape has one more leading axis than the schema dims get the ``replicate`` dimension.
+    """
+    variables = {}
+    for name, values in data.items():
+        if name not in OUTPUTS:
+            raise KeyError(f"{name!r} is not a declared output; add it to sim.core.results.OUTPUTS")
+        dims, units, long_name = OUTPUTS[name]
+        values = np.asarray(values)
+        if values.ndim == len(dims) + 1 and "replicate" not in dims:
+            dims = ("replicate",) + dims
+        variables[name] = xr.Variable(dims, values, {"units": units, "long_name": long_name})
+    all_coords = {"time": ("time", np.asarray(time_days, dtype=float))}
+    for name, value in (coords or {}).items():
+        all_coords[name] = (name, np.asarray(value))
+    ds = xr.Dataset(variables, coords=all_coords, attrs=dict(attrs or {}))
+    for name, coord_attrs in COORD_ATTRS.items():
+        if name in ds.coords:
+            ds[name].attrs.update(coord_attrs)
+    return ds.transpose(*CANONICAL_ORDER, ..., missing_dims="ignore")
+
+
+def _git(*args: str) -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def provenance(config_yaml: str, seed: int, engine: str) -> dict[str, Any]:
+    """Global attributes: version, git commit, resolved config, seed, timestamp and command line."""
+    from sim import __version__
+
+    commit = _git("rev-parse", "HEAD") or "unknown"
+    dirty = 1 if _git("status", "--porcelain", "--untracked-files=no") else 0
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "title": "synaprune simulation: benzodiazepine -> TSPO -> microglia -> dendritic spines",
+        "source": f"synaprune {__version__}, engine={engine}",
+        "history": f"{now} {' '.join(sys.argv)}",
+        "references": "Shi Y et al. (2022) Nat Neurosci 25:317-329, doi:10.1038/s41593-022-01013-9",
+        "sim_version": __version__,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "config": config_yaml,
+        "seed": int(seed),
+    }

@@ -1,0 +1,36 @@
+"""Genotype: which receptors the animal has.
+
+``wt`` (wild type), ``tspo_ko`` (global TSPO knockout; Banati et al. 2014, used by Shi et al. 2022) and
+``gabaa_bz_insensitive`` (benzodiazepine-insensitive GABA-A receptors, e.g. α-subunit H→R knock-ins; the exact line used
+by Shi et al. is not verified, science.md §1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.core.params import check_fraction, param
+
+GENOTYPES = ("wt", "tspo_ko", "gabaa_bz_insensitive")
+
+
+@dataclass
+class Genotype:
+    """Receptor expression of the simulated animals."""
+
+    name: str = param("wt", units="", long_name="genotype name", source="user choice")
+    tspo_expression: float = param(
+        1.0,
+        units="1",
+        long_name="TSPO expression relative to wild type (0: knockout)",
+        source="wild type = 1; TSPO-KO = 0 (Banati et al. 2014)",
+    )
+    gabaa_bz_sensitivity: float = param(
+        1.0,
+        units="1",
+        long_name="fraction of GABA-A receptors with a functional benzodiazepine site",
+        source="wild type = 1; H->R knock-in = 0 (Rudolph/Zeilhofer lines, science.md §1)",
+    )
+
+    def __post_init__(self) -> None:
+        check_fraction(self, "tspo_expression", "gabaa_bz_sensitivity")

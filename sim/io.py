@@ -1,0 +1,56 @@
+"""Reading and writing results: atomic NetCDF output and combining multirun outputs."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import xarray as xr
+
+from sim.core.params import ConfigError
+
+ENGINE = "h5netcdf"
+
+
+def check_writable(directory: str | os.PathLike) -> Path:
+    """Create ``directory`` if needed and prove a file can be written there; raise :class:`ConfigError` if not."""
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise ConfigError(f"output directory {str(path)!r} cannot be written: {error.strerror or error}") from error
+    return path
+
+
+def save_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to NetCDF atomically: a temporary file in the same directory, then :func:`os.replace`.
+
+    An interrupted run therefore never leaves a half-written result under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine=ENGINE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def open_result(path: str | os.PathLike) -> xr.Dataset:
+    """Open a result written by :func:`save_dataset` (loaded into memory, file closed)."""
+    with xr.open_dataset(path, engine=ENGINE) as ds:
+        return ds.load()
+
+
+def combine_results(paths: Iterable[str | os.PathLike]) -> xr.Dataset:
+    """Combine multirun results (each with length-1 ``dose`` and ``withdrawal_time`` dims) into one grid."""
+    datasets = [open_result(p) for p in paths]
+    return xr.combine_by_coords(datasets, combine_attrs="drop_conflicts")

@@ -46,7 +46,8 @@ def _main(cfg: DictConfig) -> None:
         ds = simulate(run)
     except ConfigError as error:
         _fail(str(error))
-    ds = ds.expand_dims(dose=[float(run.regimen.dose_mg_per_kg)], withdrawal_time=[float(run.regimen.withdrawal_day)])
+    dose = float(run.regimen.dose_per_kg(run.species.body_weight_kg))
+    ds = ds.expand_dims(dose=[dose], withdrawal_time=[float(run.regimen.withdrawal_day)])
     ds["dose"].attrs.update(units="mg/kg", long_name="dose per administration")
     ds["withdrawal_time"].attrs.update(units="d", long_name="day dosing stops (inf: never withdrawn)")
     ds = ds.transpose("dose", "withdrawal_time", ..., missing_dims="ignore")

@@ -144,7 +144,8 @@ class DosingRegimen:
             raise ConfigError("regimen.dose_days is not allowed with route=drinking_water: intake is continuous")
 
     # ------------------------------------------------------------------ schedule
-    def _base_dose(self, body_weight_kg: float) -> float:
+    def dose_per_kg(self, body_weight_kg: float) -> float:
+        """Dose per administration before tapers [mg/kg]: ``dose_mg / body_weight_kg`` if set, else ``dose_mg_per_kg``."""
         if self.dose_mg is not None:
             return self.dose_mg / body_weight_kg
         return self.dose_mg_per_kg
@@ -181,7 +182,7 @@ class DosingRegimen:
             if self.dose_mg is not None:
                 base = base / body_weight_kg
         else:
-            base = np.full(days.size, self._base_dose(body_weight_kg))
+            base = np.full(days.size, self.dose_per_kg(body_weight_kg))
         base = base[: days.size]
         amounts = np.array([self._tapered(a, d) for a, d in zip(base, days)], dtype=float)
         keep = np.ones(days.size, dtype=bool)
@@ -210,7 +211,7 @@ class DosingRegimen:
         if self.route != "drinking_water":
             return []
         t_start, t_stop = self.start_day * 24.0, min(self.stop_day, end_day) * 24.0
-        daily = self._base_dose(body_weight_kg)
+        daily = self.dose_per_kg(body_weight_kg)
         edges = {t_start, t_stop}
         first_day, last_day = math.floor(self.start_day), math.ceil(min(self.stop_day, end_day))
         for day in range(first_day, last_day + 1):

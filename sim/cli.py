@@ -7,16 +7,20 @@ message naming the key, the value and what is allowed, before any output is writ
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
 import hydra
+import yaml
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sim.config import config_dir, register_configs, to_run_config
+from sim.config import SCHEMAS, config_dir, register_configs, to_run_config
 from sim.core.params import ConfigError
 from sim.io import check_writable, save_dataset
 from sim.run import simulate
@@ -24,9 +28,73 @@ from sim.run import simulate
 register_configs()
 
 
+# Stage classes as the user addresses them (``DosingRegimen.stop_day`` -> ``regimen.stop_day``).
+# Compound and CompoundPK sit under drug.compounds.<name> and pk.compounds.<name>, so they keep their class name.
+_KEY_OF_CLASS = {"RunConfig.": ""}
+_KEY_OF_CLASS.update(
+    {
+        f"{cls.__name__}.": f"{group}."
+        for group, classes in SCHEMAS.items()
+        for cls in classes
+        if "compound" not in group
+    }
+)
+
+
 def _fail(message: str) -> None:
-    print(f"synaprune: error: {message}", file=sys.stderr)
+    for prefix, key in _KEY_OF_CLASS.items():
+        if message.startswith(prefix):
+            message = key + message[len(prefix) :]
+            break
+    print(f"synaprune: error: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(2)
+
+
+def _options(options) -> str:
+    return ", ".join(o for o in options or () if not o.startswith("base_"))
+
+
+def _omegaconf_message(error: OmegaConfBaseException) -> str:
+    key = getattr(error, "full_key", None) or "?"
+    detail = str(error).splitlines()[0]
+    object_type = getattr(error, "object_type", None)
+    if isinstance(error, (ConfigKeyError, ConfigAttributeError)) and dataclasses.is_dataclass(object_type):
+        fields = ", ".join(f.name for f in dataclasses.fields(object_type))
+        name = "the root config" if object_type.__name__ == "RunSchema" else object_type.__name__
+        return f"{key} is not allowed: {name} has no field {key.rsplit('.', 1)[-1]!r}; fields: {fields}"
+    return f"{key}: {detail}"
+
+
+def _message(error: BaseException) -> str | None:
+    """One-line description of a user error raised while composing or running, or None for a bug."""
+    cause = error.__cause__ or error.__context__
+    if isinstance(error, ConfigError):
+        return str(error)
+    if isinstance(error, MissingConfigException):
+        group, _, option = (error.missing_cfg_file or "").rpartition("/")
+        if not group:
+            return str(error).splitlines()[0]
+        hint = " (pk is <drug>_<species>: no kinetics for this drug in this species)" if group == "pk" else ""
+        return f"{group} = {option!r} is not allowed: choose one of {_options(error.options)}{hint}"
+    if isinstance(error, OverrideParseException):
+        return f"cannot parse the override {error.override!r}: {error.message}"
+    if isinstance(error, yaml.YAMLError) or isinstance(cause, yaml.YAMLError):
+        error = error if isinstance(error, yaml.YAMLError) else cause
+        mark = getattr(error, "problem_mark", None)
+        where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
+        return f"malformed YAML in {where}: {getattr(error, 'problem', None) or error}"
+    if isinstance(error, OmegaConfBaseException):
+        return _omegaconf_message(error)
+    if isinstance(error, ConfigCompositionException):
+        if isinstance(cause, OmegaConfBaseException):
+            return _omegaconf_message(cause)
+        return str(error)
+    if isinstance(error, OSError) and error.filename is not None:
+        return (
+            f"cannot create or write {str(error.filename)!r}: {error.strerror or error} "
+            "(set hydra.run.dir, or hydra.sweep.dir with -m, to a writable directory)"
+        )
+    return None
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
@@ -36,7 +104,7 @@ def _main(cfg: DictConfig) -> None:
     except ConfigError as error:
         _fail(str(error))
     except OmegaConfBaseException as error:
-        _fail(str(error).splitlines()[0] + (f" (key: {error.full_key})" if getattr(error, "full_key", None) else ""))
+        _fail(_omegaconf_message(error))
     hydra_cfg = HydraConfig.get()
     try:
         out_dir = check_writable(hydra_cfg.runtime.output_dir)
@@ -64,11 +132,20 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: user errors exit with status 2 and one line on stderr.
+
+    ``HYDRA_FULL_ERROR=1`` makes Hydra re-raise composition errors (unknown option, typo, wrong type, malformed
+    YAML, unwritable run directory) instead of printing a stack trace and exiting with 1; they are reported here.
+    Anything else is a bug and keeps its traceback.
+    """
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
         _main()
-    except ConfigError as error:
-        _fail(str(error))
+    except Exception as error:
+        message = _message(error)
+        if message is None:
+            raise
+        _fail(message)
 
 
 if __name__ == "__main__":

@@ -39,10 +39,10 @@ class BehaviouralReadout:
         symbol="DI_0",
     )
     nor_deficit_at_chance: float = param(
-        0.25,
+        0.2,
         units="1",
         long_name="relative spine deficit at which NOR falls to chance",
-        source="assumption (science.md §4 gives only the direction)",
+        source="assumption: object recognition at chance by ~20 % cortical spine loss; science.md §4 gives only the direction",
         symbol="d_NOR",
     )
     nor_between_animal_sd: float = param(

@@ -5,12 +5,14 @@ expression :math:`T` (1 = resting wild type) and C1q level :math:`Q` (1 = restin
 
 .. math::
 
-    D &= a^{\rm TSPO}\,T\,r, \qquad s = \frac{D^n}{D^n + EC_{50}^n}, \\
+    D &= a^{\rm TSPO}\,T^{\kappa}\,r, \qquad s = \frac{D^n}{D^n + EC_{50}^n}, \\
     \dot A &= k_{\rm act}\,s\,(1 - A) - k_{\rm deact} A, \\
     \dot T &= k_T\,\big(T_{\rm rest}\,[1 + (\phi_T - 1) A] - T\big), \\
     \dot Q &= k_Q\,\big(1 + g_Q A - Q\big),
 
-where :math:`a^{\rm TSPO}` is the efficacy-weighted TSPO occupancy, :math:`r` the responsiveness of the microglia
+where :math:`a^{\rm TSPO}` is the efficacy-weighted TSPO occupancy, :math:`\kappa` says how much the response
+grows with the number of receptors per cell (0: only the occupied fraction matters; 1: response proportional to
+the number of occupied receptors, i.e. full receptor reserve), :math:`r` the responsiveness of the microglia
 (0 for residual microglia after PLX5622), :math:`\phi_T` the species' TSPO induction fold (mouse ≈ 9, human ≈ 1) and
 :math:`T_{\rm rest}` the resting TSPO level (0 in TSPO-KO; raised in residual microglia after depletion).
 The signal passed to the spines is the activation, the C1q level, the engulfment capacity
@@ -29,7 +31,12 @@ from sim.core.params import ConfigError, check_fraction, check_positive, param
 
 @dataclass
 class MicrogliaDepletion:
-    """Microglia depletion by the CSF1R inhibitor PLX5622 (in place for the whole simulation)."""
+    """Microglia depletion by the CSF1R inhibitor PLX5622, started ``start_day`` days before time zero.
+
+    The tissue is at its intact drug-free steady state until ``start_day``; from then on microglia density is
+    ``1 - fraction_depleted`` and the tissue is integrated drug-free up to time zero, so the spines have
+    adapted to depletion by the time dosing starts.
+    """
 
     name: str = param("none", units="", long_name="depletion treatment", source="user choice")
     fraction_depleted: float = param(0.0, units="1", long_name="fraction of microglia removed", source="none = 0")
@@ -42,10 +49,21 @@ class MicrogliaDepletion:
     residual_responsiveness: float = param(
         1.0, units="1", long_name="TSPO responsiveness of the residual microglia (0: unresponsive)", source="none = 1"
     )
+    start_day: float = param(
+        0.0,
+        units="d",
+        long_name="day depletion starts (<= 0: before the first dose; the drug-free tissue is integrated from then)",
+        source="none = 0",
+    )
 
     def __post_init__(self) -> None:
         check_fraction(self, "residual_responsiveness")
         check_positive(self, "residual_tspo_fold")
+        if not (isinstance(self.start_day, (int, float)) and -3650.0 <= self.start_day <= 0.0):
+            raise ConfigError(
+                f"depletion.start_day = {self.start_day!r} is not allowed: depletion must start on or before day 0 "
+                "(and not more than 10 years earlier)"
+            )
         if not 0.0 <= self.fraction_depleted < 1.0:
             raise ConfigError(
                 f"depletion.fraction_depleted = {self.fraction_depleted!r} is not allowed: it must lie in [0, 1)"
@@ -71,10 +89,10 @@ class MicrogliaActivation:
         symbol="k_act",
     )
     deactivation_half_life_h: float = param(
-        72.0,
+        24.0,
         units="h",
         long_name="half-life of the activated state after the stimulus ends",
-        source="calibrated (configs/calibration/shi2022.yaml)",
+        source="assumption: microglial activation reverses within about a day; not identifiable from the targets (sim.calibrate)",
         symbol="ln2/k_deact",
     )
     stimulus_ec50: float = param(
@@ -85,11 +103,18 @@ class MicrogliaActivation:
         symbol="EC50",
     )
     stimulus_hill: float = param(
-        1.0,
+        2.0,
         units="1",
         long_name="Hill coefficient of the stimulus",
-        source="assumption: simple hyperbolic transduction",
+        source="assumption: threshold-like transduction; with n = 1 (and kappa = 0.5) the low dose saturated activation as much as the high dose, contradicting the reported dose dependence (docs/model.md)",
         symbol="n",
+    )
+    tspo_receptor_coupling: float = param(
+        0.0,
+        units="1",
+        long_name="exponent of per-cell TSPO level in the drive (0: fraction occupied only; 1: number occupied)",
+        source="assumption: response set by the fraction of TSPO occupied (no receptor reserve); kappa > 0 makes the mouse TSPO induction feed back on activation (docs/model.md)",
+        symbol="kappa",
     )
     tspo_half_life_h: float = param(
         24.0,
@@ -106,17 +131,17 @@ class MicrogliaActivation:
         symbol="ln2/k_Q",
     )
     c1q_gain: float = param(
-        2.0,
+        6.0,
         units="1",
         long_name="rise of C1q at full activation (relative to resting)",
-        source="assumption: Shi et al. 2022 report C1q up (PZ); magnitude not found",
+        source="assumption: Shi et al. 2022 report C1q up (PZ); magnitude not found; chosen so activation stays below saturation at 5 mg/kg (docs/model.md)",
         symbol="g_Q",
     )
     engulfment_gain: float = param(
-        2.0,
+        6.0,
         units="1",
         long_name="rise of engulfment capacity at full activation (relative to resting)",
-        source="assumption: Shi et al. 2022 report more engulfment (abstract); fold not found",
+        source="assumption: Shi et al. 2022 report more engulfment (abstract); fold not found; set equal to the C1q gain",
         symbol="g_E",
     )
 
@@ -130,7 +155,7 @@ class MicrogliaActivation:
             "tspo_half_life_h",
             "c1q_half_life_h",
         )
-        check_positive(self, "c1q_gain", "engulfment_gain", allow_zero=True)
+        check_positive(self, "c1q_gain", "engulfment_gain", "tspo_receptor_coupling", allow_zero=True)
 
     @property
     def deactivation_rate(self) -> float:
@@ -143,7 +168,8 @@ class MicrogliaActivation:
 
     def stimulus(self, tspo_agonism: np.ndarray | float, tspo_level: np.ndarray | float, responsiveness: float):
         """Transduced stimulus ``s`` in [0, 1) from agonism [1] and per-cell TSPO expression [1]."""
-        drive = np.maximum(np.asarray(tspo_agonism) * tspo_level * responsiveness, 0.0)
+        level = np.maximum(np.asarray(tspo_level, dtype=float), 0.0) ** self.tspo_receptor_coupling
+        drive = np.maximum(np.asarray(tspo_agonism) * level * responsiveness, 0.0)
         dn = drive**self.stimulus_hill
         return dn / (dn + self.stimulus_ec50**self.stimulus_hill)
 

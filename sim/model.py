@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+from scipy.integrate import odeint
 
 from sim.binding import EquilibriumBinding
 from sim.cognition import BehaviouralReadout
@@ -99,14 +100,31 @@ class PruningModel:
         return constants
 
     def initial_state(self) -> np.ndarray:
-        """Drug-naive animal at its drug-free steady state (intact microglia: spines at baseline)."""
-        return np.concatenate(
+        """State at time zero: drug-naive, at the intact drug-free steady state, then adapted to depletion.
+
+        With microglia depletion started ``depletion.start_day < 0`` days earlier, the drug-free system is
+        integrated from then to time zero (LSODA, tight tolerances).
+        """
+        state = np.concatenate(
             [
                 self.pk.initial_state(),
                 self.microglia.initial_state(self.resting_tspo),
                 self.spines.initial_state(),
             ]
         )
+        lead_h = -24.0 * self.depletion.start_day if self.depletion.fraction_depleted > 0 else 0.0
+        if lead_h > 0:
+            state = odeint(
+                self.compiled_rhs(),
+                state,
+                [0.0, lead_h],
+                args=(0.0,),
+                tfirst=True,
+                rtol=1e-10,
+                atol=1e-14,
+                mxstep=100000,
+            )[-1]
+        return state
 
     # ------------------------------------------------------------------ dosing
     def schedule(self, end_h: float) -> DoseSchedule:
@@ -168,7 +186,7 @@ class PruningModel:
         mg, sp = self.microglia, self.spines
         k_act, k_deact = mg.activation_rate_per_h, mg.deactivation_rate
         k_tspo, k_c1q = math.log(2.0) / mg.tspo_half_life_h, math.log(2.0) / mg.c1q_half_life_h
-        ec50n, hill = mg.stimulus_ec50**mg.stimulus_hill, mg.stimulus_hill
+        ec50n, hill, coupling = mg.stimulus_ec50**mg.stimulus_hill, mg.stimulus_hill, mg.tspo_receptor_coupling
         resting, fold, respons = self.resting_tspo, self.species.tspo_induction_fold, self.responsiveness
         c1q_gain, engulf_gain = mg.c1q_gain, mg.engulfment_gain
         density = self.microglia_density
@@ -196,7 +214,7 @@ class PruningModel:
                         weighted += ratio * efficacy[k]
                 agonism = weighted / (1.0 + total)
             activation, tspo, c1q, untagged, tagged = v[n_pk : n_pk + 5]
-            drive = agonism * tspo * respons
+            drive = agonism * max(tspo, 0.0) ** coupling * respons
             if drive > 0.0:
                 drive_n = drive**hill
                 stimulus = drive_n / (drive_n + ec50n)

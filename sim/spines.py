@@ -62,7 +62,7 @@ class SpineTurnover:
         symbol="e_0",
     )
     microglial_share: float = param(
-        0.5,
+        0.3,
         units="1",
         long_name="share of drug-free elimination that goes through C1q tagging and engulfment",
         source="assumption: microglia contribute to but do not dominate adult pruning",
@@ -83,7 +83,7 @@ class SpineTurnover:
         symbol="gamma",
     )
     baseline_formation_suppression: float = param(
-        0.2,
+        0.3,
         units="1",
         long_name="fraction of formation held back by resting microglia",
         source="assumption: PLX5622 depletion raises formation (Spektrum, science.md §2); magnitude not found",
@@ -93,7 +93,7 @@ class SpineTurnover:
         0.5,
         units="1",
         long_name="extra fraction of formation held back by fully activated microglia",
-        source="calibrated (configs/calibration/shi2022.yaml)",
+        source="assumption: Shi et al. 2022 report that activated microglia hold back new spines (Spektrum); magnitude not found",
         symbol="beta_A",
     )
 

@@ -1,0 +1,308 @@
+"""Shi et al. 2022 findings as checks: run every study arm and compare the model with what the study reports.
+
+:func:`run_arms` simulates every arm (one ``experiment/*.yaml`` each); :func:`evaluate` turns the results into one
+:class:`Finding` per reported result, with the study's statement, its source status, the model value, the
+tolerance and pass/fail. Two findings are calibration targets (:mod:`sim.calibrate`); all others are predictions
+of the single calibrated parameter set. ``experiments/reproduce_shi2022.py`` writes them as a report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import xarray as xr
+
+ARMS: dict[str, str] = {
+    # arm label: experiment config
+    "vehicle": "vehicle",
+    "high_dose": "shi2022_high_dose",
+    "low_dose": "shi2022_low_dose",
+    "high_dose_2wk": "shi2022_high_dose_2wk",
+    "high_dose_tspo_ko": "shi2022_high_dose_tspo_ko",
+    "low_dose_tspo_ko": "shi2022_low_dose_tspo_ko",
+    "high_dose_2wk_tspo_ko": "shi2022_high_dose_2wk_tspo_ko",
+    "high_dose_gabaa_insensitive": "shi2022_high_dose_gabaa_insensitive",
+    "low_dose_gabaa_insensitive": "shi2022_low_dose_gabaa_insensitive",
+    "high_dose_2wk_gabaa_insensitive": "shi2022_high_dose_2wk_gabaa_insensitive",
+    "xbd173": "shi2022_xbd173",
+    "clonazepam": "clonazepam_high_dose",
+    "plx5622_vehicle": "shi2022_plx5622_vehicle",
+    "plx5622_high_dose": "shi2022_plx5622_high_dose",
+    "high_dose_hippocampus": "shi2022_high_dose_hippocampus",
+    "low_dose_hippocampus": "shi2022_low_dose_hippocampus",
+}
+
+#: Day of the behavioural tests in the low-dose arm: the day after the last of 56 daily doses.
+BEHAVIOUR_TEST_DAY = 56.0
+
+
+def run_arms(overrides: list[str] | None = None, arms: dict[str, str] | None = None) -> dict[str, xr.Dataset]:
+    """Simulate every arm (ODE engine unless ``overrides`` say otherwise); returns label -> Dataset."""
+    import sim
+
+    results = {}
+    for label, experiment in (arms or ARMS).items():
+        cfg = sim.load_config([f"experiment={experiment}", *(overrides or [])])
+        results[label] = sim.simulate(cfg)
+    return results
+
+
+def _mean(da: xr.DataArray) -> xr.DataArray:
+    return da.mean("replicate") if "replicate" in da.dims else da
+
+
+def deficit(ds: xr.Dataset, day: float) -> float:
+    """Spine loss relative to the drug-free baseline at ``day`` [percent of baseline]."""
+    return float(100.0 - _mean(ds.spine_density_relative).interp(time=day))
+
+
+def max_deficit(ds: xr.Dataset) -> float:
+    """Largest spine loss over the run [percent]."""
+    return float(100.0 - _mean(ds.spine_density_relative).min())
+
+
+def recovery_day(ds: xr.Dataset, threshold_percent: float = 2.0, after_day: float | None = None) -> float:
+    """First day after the deepest deficit at which the deficit is below ``threshold_percent`` (nan: never)."""
+    rel = _mean(ds.spine_density_relative)
+    start = float(rel.idxmin()) if after_day is None else after_day
+    later = rel.sel(time=slice(start, None))
+    recovered = later.time.where(100.0 - later < threshold_percent, drop=True)
+    return float(recovered.min()) if recovered.size else math.nan
+
+
+def formation_per_interval(ds: xr.Dataset, start_day: float, end_day: float) -> float:
+    """New spines formed in [start, end] as a fraction of the spines present at ``start`` [1].
+
+    This is what chronic imaging reports as the gained fraction per interval (expected value).
+    """
+    seg = ds.sel(time=slice(start_day, end_day))
+    flux = _mean(seg.spine_formation_rate * seg.spine_density)
+    return float(flux.integrate("time") / _mean(seg.spine_density).isel(time=0))
+
+
+def elimination_per_interval(ds: xr.Dataset, start_day: float, end_day: float) -> float:
+    """Spines eliminated in [start, end] as a fraction of the spines present at ``start`` [1]."""
+    seg = ds.sel(time=slice(start_day, end_day))
+    flux = _mean(seg.spine_elimination_rate * seg.spine_density)
+    return float(flux.integrate("time") / _mean(seg.spine_density).isel(time=0))
+
+
+@dataclass
+class Finding:
+    """One reported result of the study and how the model compares."""
+
+    key: str
+    statement: str
+    study: str
+    status: str
+    source: str
+    role: str  # "calibration target" or "prediction"
+    model: str
+    tolerance: str
+    passed: bool
+
+
+def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
+    """Compare the arms with every finding of Shi et al. 2022 listed in the reference data sheet."""
+    r = results
+    findings: list[Finding] = []
+
+    def add(key, statement, study, status, source, role, model, tolerance, passed):
+        findings.append(Finding(key, statement, study, status, source, role, model, tolerance, bool(passed)))
+
+    d7 = deficit(r["high_dose"], 7.0)
+    add(
+        "high_dose_loss_day7",
+        "5 mg/kg/day x 7 d lowers spine density in somatosensory cortex",
+        "-13 % vs vehicle",
+        "SECONDARY",
+        "Alzforum news 2022",
+        "calibration target",
+        f"-{d7:.1f} %",
+        "loss 10-16 %",
+        10.0 <= d7 <= 16.0,
+    )
+    rec = recovery_day(r["high_dose"])
+    add(
+        "high_dose_recovery",
+        "density recovers to baseline after the 1-week high dose",
+        "baseline at ~56 d",
+        "SECONDARY",
+        "Pharmazeutische Zeitung 14.03.2022",
+        "calibration target",
+        f"deficit < 2 % from day {rec:.1f}",
+        "first day in [42, 70]",
+        42.0 <= rec <= 70.0,
+    )
+    ko = {k: max_deficit(r[k]) for k in ("high_dose_tspo_ko", "low_dose_tspo_ko", "high_dose_2wk_tspo_ko")}
+    add(
+        "tspo_ko_spared",
+        "TSPO-KO mice lose no spines at any dose or duration",
+        "no impairment",
+        "SECONDARY",
+        "PZ; Spektrum",
+        "prediction",
+        "max loss " + ", ".join(f"{v:.2f} %" for v in ko.values()),
+        "< 1 % in every KO arm",
+        max(ko.values()) < 1.0,
+    )
+    pairs = {
+        "high_dose": "high_dose_gabaa_insensitive",
+        "low_dose": "low_dose_gabaa_insensitive",
+        "high_dose_2wk": "high_dose_2wk_gabaa_insensitive",
+    }
+    ratios = {wt: max_deficit(r[mut]) / max_deficit(r[wt]) for wt, mut in pairs.items()}
+    add(
+        "gabaa_independent",
+        "spine loss is independent of GABA-A receptors",
+        "pathology persists in the mutant",
+        "FOUND",
+        "Fig. 3 title, nature.com",
+        "prediction",
+        "mutant/WT loss " + ", ".join(f"{v:.3f}" for v in ratios.values()),
+        "within 10 % of wild type",
+        all(abs(v - 1.0) <= 0.10 for v in ratios.values()),
+    )
+    x = max_deficit(r["xbd173"])
+    add(
+        "xbd173_mimics",
+        "XBD173 (TSPO ligand, no GABA-A action) reproduces the spine loss",
+        "mimics diazepam",
+        "SECONDARY",
+        "PZ; Spektrum",
+        "prediction",
+        f"max loss {x:.1f} % (1 mg/kg/day, dose assumed)",
+        "loss > 5 %",
+        x > 5.0,
+    )
+    c = deficit(r["clonazepam"], 7.0)
+    add(
+        "clonazepam_weak",
+        "clonazepam (weak TSPO ligand) at the same mg/kg",
+        "not tested in the study",
+        "INFERRED",
+        "TSPO Ki 30 uM (wikigenes 6521970); drugs.yaml",
+        "prediction",
+        f"day-7 loss {c:.2f} % vs diazepam {d7:.1f} %",
+        "< 1/5 of diazepam",
+        c < d7 / 5.0,
+    )
+    f_veh, f_dzp = (formation_per_interval(r[k], 0.0, 7.0) for k in ("vehicle", "high_dose"))
+    f_plx_veh, f_plx_dzp = (formation_per_interval(r[k], 0.0, 7.0) for k in ("plx5622_vehicle", "plx5622_high_dose"))
+    add(
+        "plx5622_formation",
+        "PLX5622 depletion: more spines form, with and without diazepam",
+        "formation up in both",
+        "SECONDARY",
+        "Spektrum 2022",
+        "prediction",
+        f"gained d0-7: vehicle {100 * f_veh:.1f} -> {100 * f_plx_veh:.1f} %, diazepam {100 * f_dzp:.1f} -> "
+        f"{100 * f_plx_dzp:.1f} %",
+        "higher in both groups",
+        f_plx_veh > f_veh and f_plx_dzp > f_dzp,
+    )
+    act = float(_mean(r["plx5622_high_dose"].microglia_activation).max())
+    tspo0 = float(_mean(r["plx5622_high_dose"].microglial_tspo).isel(time=0))
+    add(
+        "plx5622_residual_unresponsive",
+        "residual microglia after PLX5622 have high TSPO and ignore diazepam",
+        "TSPO elevated, unresponsive",
+        "SECONDARY",
+        "Alzforum paper-page comment",
+        "prediction",
+        f"max activation {act:.3g}, resting TSPO x{tspo0:.1f}",
+        "activation < 0.01 and TSPO > 1",
+        act < 0.01 and tspo0 > 1.0,
+    )
+    lo7 = deficit(r["low_dose"], 7.0)
+    add(
+        "dose_dependence",
+        "high dose loses spines faster than low dose",
+        "high dose faster",
+        "SECONDARY",
+        "Alzforum news 2022",
+        "prediction",
+        f"day-7 loss {d7:.1f} % (5 mg/kg) vs {lo7:.1f} % (1 mg/kg)",
+        "high > low",
+        d7 > lo7,
+    )
+    findings.extend(_behaviour(r))
+    return findings
+
+
+def _behaviour(r: dict[str, xr.Dataset]) -> list[Finding]:
+    import sim
+
+    cognition = sim.load_config(["experiment=shi2022_low_dose"]).cognition
+    day = BEHAVIOUR_TEST_DAY
+    nor_drop = float(
+        _mean(r["vehicle"].nor_discrimination_index).interp(time=day)
+        - _mean(r["low_dose"].nor_discrimination_index).interp(time=day)
+    )
+    sa_drop = float(
+        _mean(r["vehicle"].spontaneous_alternation).interp(time=day)
+        - _mean(r["low_dose"].spontaneous_alternation).interp(time=day)
+    )
+    nor_mdd = cognition.minimal_detectable_drop(cognition.nor_between_animal_sd)
+    sa_mdd = cognition.minimal_detectable_drop(cognition.alternation_between_animal_sd)
+    return [
+        Finding(
+            "nor_impaired_low_dose",
+            "1 mg/kg x 8 wk impairs novel-object recognition",
+            "significantly worse",
+            "SECONDARY",
+            "PZ",
+            "prediction",
+            f"DI drop {nor_drop:.3f} (detectable: {nor_mdd:.3f})",
+            "drop > minimal detectable",
+            nor_drop > nor_mdd,
+        ),
+        Finding(
+            "alternation_spared_low_dose",
+            "1 mg/kg x 8 wk spares spontaneous alternation",
+            "no significant change",
+            "SECONDARY",
+            "PZ",
+            "prediction",
+            f"drop {sa_drop:.2f} % (detectable: {sa_mdd:.2f} %)",
+            "drop < minimal detectable",
+            sa_drop < sa_mdd,
+        ),
+    ]
+
+
+def extra_readouts(results: dict[str, xr.Dataset]) -> dict[str, float]:
+    """Model outputs the study measured without reported numbers (reported, not judged)."""
+    r = results
+    return {
+        "tspo_pet_proxy_day14_2wk_arm_fold": float(_mean(r["high_dose_2wk"].microglial_tspo_total).interp(time=14.0)),
+        "c1q_peak_high_dose_fold": float(_mean(r["high_dose"].c1q_level).max()),
+        "hippocampus_high_dose_day7_loss_percent": deficit(r["high_dose_hippocampus"], 7.0),
+        "low_dose_day56_loss_percent": deficit(r["low_dose"], 56.0),
+        "low_dose_recovery_day": recovery_day(r["low_dose"]),
+        "high_dose_2wk_max_loss_percent": max_deficit(r["high_dose_2wk"]),
+        "gained_fraction_days0_7_high_dose": formation_per_interval(r["high_dose"], 0.0, 7.0),
+        "lost_fraction_days0_7_high_dose": elimination_per_interval(r["high_dose"], 0.0, 7.0),
+    }
+
+
+def as_table(findings: list[Finding]) -> list[dict[str, str]]:
+    """Findings as rows of strings (for CSV/Markdown)."""
+    return [
+        {
+            "finding": f.key,
+            "statement": f.statement,
+            "study": f.study,
+            "status": f.status,
+            "source": f.source,
+            "role": f.role,
+            "model": f.model,
+            "tolerance": f.tolerance,
+            "result": "pass" if f.passed else "FAIL",
+        }
+        for f in findings
+    ]
+
+
+__all__ = ["ARMS", "Finding", "as_table", "evaluate", "extra_readouts", "run_arms"]

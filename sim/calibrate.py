@@ -163,7 +163,7 @@ def calibrate(cfg: RunConfig | None = None, profile_points: int = 0) -> Calibrat
         for fixed in grid:
             free = [j for j in range(len(PARAMETERS)) if j != i]
 
-            def partial(x, fixed=fixed, free=free):
+            def partial(x, fixed=fixed, free=free, i=i):
                 full = np.empty(len(PARAMETERS))
                 full[i], full[free] = fixed, x
                 return _residuals(full, cfg)

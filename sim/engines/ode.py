@@ -11,6 +11,7 @@ from sim.core.params import check_choice, check_positive, param
 from sim.model import PruningModel
 
 METHODS = ("LSODA", "BDF", "Radau")
+_MIN_STEP_REL = 1e-12  # shortest segment the engine integrates, relative to max(1 h, end of the segment)
 
 
 @dataclass
@@ -68,7 +69,17 @@ class OdeEngine:
                 mask |= times_h == end_h
             wanted = times_h[mask]
             grid = np.concatenate([[t0], wanted[wanted > t0], [t1] if not (wanted.size and wanted[-1] == t1) else []])
-            states = self._segment(rhs, y, grid, float(sched.infusion_umol_per_kg_h[i]), t0, t1)
+            # Steps below the solver's time resolution make LSODA fail ("illegal input") or return NaN: hold the
+            # state across a segment that short (e.g. a dose 4e-15 h before the end) and move output times that
+            # close to t0 just beyond it. The error is at most |rhs| x 1e-12 h per occurrence.
+            tiny = _MIN_STEP_REL * max(1.0, abs(t1))
+            if t1 - t0 <= tiny:
+                states = np.repeat(y[:, None], grid.size, axis=1)
+            else:
+                grid[1:] = np.maximum(grid[1:], t0 + tiny)
+                states = self._segment(rhs, y, grid, float(sched.infusion_umol_per_kg_h[i]), t0, t1)
+            if not np.all(np.isfinite(states)):
+                raise RuntimeError(f"ODE integration gave non-finite states between {t0} h and {t1} h")
             start = 0 if (wanted.size and wanted[0] == t0) else 1
             out[:, mask] = states[:, start : start + wanted.size]
             y = states[:, -1]

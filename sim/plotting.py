@@ -83,3 +83,154 @@ def save_timecourse(ds: xr.Dataset, path) -> None:
     fig = axes[0].figure
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------- study figures
+ARM_STYLE = {
+    "vehicle": ("vehicle", "0.4", "-"),
+    "high_dose": ("diazepam 5 mg/kg x 7 d", "C3", "-"),
+    "low_dose": ("diazepam 1 mg/kg x 56 d", "C0", "-"),
+    "high_dose_2wk": ("diazepam 5 mg/kg x 14 d", "C1", "-"),
+    "xbd173": ("XBD173 1 mg/kg x 7 d", "C2", "-"),
+    "clonazepam": ("clonazepam 5 mg/kg x 7 d", "C4", "-"),
+}
+
+
+def plot_relative_density(results: dict[str, xr.Dataset], arms=None, ax=None, shade: str | None = None):
+    """Spine density (% of baseline) over time, one line per arm; ``shade`` names the arm whose dosing is shaded."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    arms = arms or [a for a in ARM_STYLE if a in results]
+    if shade:
+        shade_dosing(ax, results[shade])
+    for arm in arms:
+        label, color, style = ARM_STYLE.get(arm, (arm, None, "-"))
+        ds = results[arm]
+        ax.plot(ds.time, _mean(ds.spine_density_relative), color=color, ls=style, label=label)
+    ax.axhline(100.0, color="0.6", lw=0.5, ls="--")
+    ax.set_xlabel("time since first dose [d]")
+    ax.set_ylabel("spine density [% of baseline]")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_genotypes(results: dict[str, xr.Dataset], axes=None):
+    """One panel per dosing arm: wild type, TSPO-KO and GABA-A-BZ-insensitive mice."""
+    base_arms = [a for a in ("high_dose", "low_dose", "high_dose_2wk") if a in results]
+    if axes is None:
+        _, axes = plt.subplots(
+            1, len(base_arms), figsize=(4 * len(base_arms), 3.5), sharey=True, constrained_layout=True
+        )
+    for ax, arm in zip(np.atleast_1d(axes), base_arms):
+        shade_dosing(ax, results[arm])
+        for suffix, label, color, style in (
+            ("", "wild type", "C3", "-"),
+            ("_tspo_ko", "TSPO-KO", "k", "-"),
+            ("_gabaa_insensitive", "GABA-A BZ-insensitive", "C0", "--"),
+        ):
+            if arm + suffix in results:
+                ds = results[arm + suffix]
+                ax.plot(ds.time, _mean(ds.spine_density_relative), color=color, ls=style, label=label)
+        ax.set_title(ARM_STYLE[arm][0], fontsize=9)
+        ax.set_xlabel("time since first dose [d]")
+        ax.axhline(100.0, color="0.6", lw=0.5, ls="--")
+    np.atleast_1d(axes)[0].set_ylabel("spine density [% of baseline]")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    return axes
+
+
+def interval_turnover(ds: xr.Dataset, interval_days: float = 7.0) -> xr.Dataset:
+    """Expected fraction of spines gained and lost per imaging interval (relative to the interval's start)."""
+    edges = np.arange(0.0, float(ds.time[-1]) + 1e-9, interval_days)
+    gained, lost = [], []
+    for start, end in zip(edges[:-1], edges[1:]):
+        seg = ds.sel(time=slice(start, end))
+        density = _mean(seg.spine_density)
+        gained.append(float((_mean(seg.spine_formation_rate * seg.spine_density)).integrate("time") / density[0]))
+        lost.append(float((_mean(seg.spine_elimination_rate * seg.spine_density)).integrate("time") / density[0]))
+    coords = {
+        "interval_start": ("interval_start", edges[:-1], {"units": "d", "long_name": "start of imaging interval"})
+    }
+    return xr.Dataset(
+        {
+            "gained_fraction": (
+                "interval_start",
+                np.array(gained),
+                {"units": "1", "long_name": "spines gained per interval"},
+            ),
+            "lost_fraction": (
+                "interval_start",
+                np.array(lost),
+                {"units": "1", "long_name": "spines lost per interval"},
+            ),
+        },
+        coords=coords,
+    )
+
+
+def plot_interval_turnover(results: dict[str, xr.Dataset], arms=None, interval_days: float = 7.0, axes=None):
+    """Gained and lost spines per imaging interval (two panels), one line per arm."""
+    arms = arms or [
+        a for a in ("vehicle", "high_dose", "low_dose", "plx5622_vehicle", "plx5622_high_dose") if a in results
+    ]
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True, constrained_layout=True)
+    for arm in arms:
+        turnover = interval_turnover(results[arm], interval_days)
+        label = ARM_STYLE.get(arm, (arm.replace("_", " "),))[0]
+        axes[0].step(turnover.interval_start, 100 * turnover.gained_fraction, where="post", label=label)
+        axes[1].step(turnover.interval_start, 100 * turnover.lost_fraction, where="post", label=label)
+    axes[0].set_ylabel(f"% of spines per {interval_days:g}-day interval")
+    axes[0].set_title("formation (gained)", fontsize=9)
+    axes[1].set_title("elimination (lost)", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("interval start [d]")
+    axes[1].legend(fontsize=7)
+    return axes
+
+
+def plot_cognition(results: dict[str, xr.Dataset], arms=("vehicle", "high_dose", "low_dose"), test_day=None, axes=None):
+    """Novel-object recognition and spontaneous alternation over time (daily values, 24 h after each dose)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.5), constrained_layout=True)
+    for arm in arms:
+        ds = results[arm]
+        daily = ds.sel(time=ds.time[(np.abs(ds.time - np.round(ds.time)) < 1e-6)])
+        label, color, _ = ARM_STYLE.get(arm, (arm, None, "-"))
+        axes[0].plot(daily.time, _mean(daily.nor_discrimination_index), color=color, label=label)
+        axes[1].plot(daily.time, _mean(daily.spontaneous_alternation), color=color, label=label)
+    axes[0].set_ylabel(_label(results[arms[0]].nor_discrimination_index))
+    axes[1].set_ylabel(_label(results[arms[0]].spontaneous_alternation))
+    for ax in axes:
+        ax.set_xlabel("time since first dose [d]")
+        if test_day is not None:
+            ax.axvline(test_day, color="0.5", ls=":", lw=1)
+    axes[0].legend(fontsize=7)
+    return axes
+
+
+def plot_main_figure(results: dict[str, xr.Dataset], ax=None):
+    """The headline result: loss and recovery after 5 mg/kg x 7 d, wild type vs TSPO-KO, with the study's targets."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    shade_dosing(ax, results["high_dose"], label="diazepam 5 mg/kg/day")
+    ax.plot(results["vehicle"].time, _mean(results["vehicle"].spine_density_relative), color="0.5", label="vehicle")
+    ax.plot(
+        results["high_dose"].time, _mean(results["high_dose"].spine_density_relative), color="C3", label="wild type"
+    )
+    ax.plot(
+        results["high_dose_tspo_ko"].time,
+        _mean(results["high_dose_tspo_ko"].spine_density_relative),
+        color="k",
+        ls="--",
+        label="TSPO-KO",
+    )
+    ax.errorbar(
+        [7.0], [87.0], yerr=[[3.0], [3.0]], fmt="o", color="C3", mfc="white", label="study: -13 % at day 7 (Alzforum)"
+    )
+    ax.plot([56.0], [100.0], marker="s", color="C3", mfc="white", ls="none", label="study: baseline at ~day 56 (PZ)")
+    ax.set_xlabel("time since first dose [d]")
+    ax.set_ylabel("spine density [% of baseline]")
+    ax.set_title("Diazepam prunes spines via TSPO: loss and recovery (somatosensory cortex)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return ax

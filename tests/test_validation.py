@@ -1,0 +1,110 @@
+"""Every Shi et al. 2022 finding as a test of the calibrated model (the default configuration).
+
+One module-scoped run of all study arms (~7 s), then one assertion per finding. A change that broke the biology
+(e.g. no TSPO drive, no C1q tagging, no homeostatic regrowth) fails these; see ``test_broken_biology_fails``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sim.validation import (
+    ARMS,
+    deficit,
+    evaluate,
+    formation_per_interval,
+    max_deficit,
+    recovery_day,
+    run_arms,
+)
+
+
+@pytest.fixture(scope="module")
+def arms():
+    return run_arms()
+
+
+@pytest.fixture(scope="module")
+def findings(arms):
+    return {f.key: f for f in evaluate(arms)}
+
+
+def test_every_arm_has_an_experiment_config(arms):
+    assert set(arms) == set(ARMS)
+
+
+def test_high_dose_loses_13_percent_by_day_7(arms):
+    assert 10.0 <= deficit(arms["high_dose"], 7.0) <= 16.0
+
+
+def test_deficit_gone_first_between_day_42_and_70(arms):
+    day = recovery_day(arms["high_dose"])
+    assert 42.0 <= day <= 70.0
+    assert deficit(arms["high_dose"], 40.0) >= 2.0  # still visibly low before day 42
+
+
+@pytest.mark.parametrize("arm", ["high_dose_tspo_ko", "low_dose_tspo_ko", "high_dose_2wk_tspo_ko"])
+def test_tspo_knockout_loses_no_spines(arms, arm):
+    assert max_deficit(arms[arm]) < 1.0
+    assert float(arms[arm].tspo_occupancy.max()) == 0.0
+
+
+@pytest.mark.parametrize("arm", ["high_dose", "low_dose", "high_dose_2wk"])
+def test_gabaa_insensitive_loss_matches_wild_type(arms, arm):
+    wild, mutant = max_deficit(arms[arm]), max_deficit(arms[arm + "_gabaa_insensitive"])
+    assert wild > 1.0
+    assert abs(mutant - wild) <= 0.10 * wild
+    assert float(arms[arm + "_gabaa_insensitive"].gabaa_occupancy.max()) == 0.0
+
+
+def test_xbd173_mimics_diazepam(arms):
+    assert max_deficit(arms["xbd173"]) > 5.0
+    assert float(arms["xbd173"].gabaa_occupancy.max()) == 0.0
+
+
+def test_clonazepam_gives_under_a_fifth_of_diazepam_loss(arms):
+    assert deficit(arms["clonazepam"], 7.0) < deficit(arms["high_dose"], 7.0) / 5.0
+
+
+def test_plx5622_raises_formation_with_and_without_diazepam(arms):
+    for control, depleted in (("vehicle", "plx5622_vehicle"), ("high_dose", "plx5622_high_dose")):
+        assert formation_per_interval(arms[depleted], 0.0, 7.0) > formation_per_interval(arms[control], 0.0, 7.0)
+
+
+def test_residual_microglia_ignore_diazepam_and_have_high_tspo(arms):
+    ds = arms["plx5622_high_dose"]
+    assert float(ds.microglia_activation.max()) < 0.01
+    assert float(ds.microglial_tspo.isel(time=0)) > 1.0
+    assert float(ds.microglia_density.isel(time=0)) < 0.5
+
+
+def test_high_dose_loses_spines_faster_than_low_dose(arms):
+    assert deficit(arms["high_dose"], 7.0) > deficit(arms["low_dose"], 7.0)
+
+
+def test_low_dose_impairs_object_recognition_but_not_alternation(findings):
+    assert findings["nor_impaired_low_dose"].passed, findings["nor_impaired_low_dose"].model
+    assert findings["alternation_spared_low_dose"].passed, findings["alternation_spared_low_dose"].model
+
+
+def test_every_finding_passes(findings):
+    failed = [f"{f.key}: {f.model}" for f in findings.values() if not f.passed]
+    assert not failed
+
+
+def test_microglia_tspo_and_c1q_rise_under_diazepam(arms):
+    ds = arms["high_dose_2wk"]
+    assert float(ds.microglial_tspo_total.interp(time=14.0)) > 1.0  # TSPO-PET arm readout (mouse induction)
+    assert float(ds.c1q_level.max()) > 1.0
+
+
+def test_broken_biology_fails():
+    """Without C1q/engulfment gains and formation suppression the drug cannot prune: the findings must fail."""
+    broken = run_arms(
+        ["microglia.c1q_gain=0", "microglia.engulfment_gain=0", "spines.activated_formation_suppression=0"],
+        arms={"vehicle": "vehicle", "high_dose": "shi2022_high_dose"},
+    )
+    assert deficit(broken["high_dose"], 7.0) < 1.0
+    assert math.isnan(recovery_day(broken["high_dose"])) or recovery_day(broken["high_dose"]) < 42.0

@@ -50,8 +50,10 @@ class OdeEngine:
         check_positive(self, "rtol", "atol")
 
     def integrate(self, model: PruningModel, times_h: np.ndarray) -> np.ndarray:
-        """States (state × time) at ``times_h`` [h], which must be sorted and start at or after 0."""
+        """States (state × time) at ``times_h`` [h], which must be strictly increasing and start at or after 0."""
         times_h = np.asarray(times_h, dtype=float)
+        if times_h.ndim != 1 or times_h.size == 0 or times_h[0] < 0 or np.any(np.diff(times_h) <= 0):
+            raise ValueError("times_h must be a non-empty, strictly increasing 1-d array starting at or after 0 h")
         end_h = float(times_h[-1])
         sched = model.schedule(end_h)
         rhs = model.compiled_rhs()

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg") if matplotlib.get_backend().lower() not in (
-    "agg",
-    "module://matplotlib_inline.backend_inline",
-) else None
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
 
 def shade_dosing(ax, ds: xr.Dataset, **kwargs):

@@ -75,7 +75,21 @@ def register_configs() -> None:
     store.store(name="base_run", node=RunSchema)
     for group, classes in SCHEMAS.items():
         for cls in classes:
-            store.store(group=group, name=f"base_{cls.__name__}", node=cls)
+            store.store(group=group, name=f"base_{cls.__name__}", node=_schema(cls))
+
+
+def _schema(cls: type) -> DictConfig:
+    """The stage class as a schema node, with every dict field emptied.
+
+    OmegaConf merges dicts key by key, so a non-empty default such as ``Drug.compounds = {"diazepam": ...}``
+    would leak into every option that extends the schema (``drug=xbd173`` would also carry a diazepam compound,
+    and its PK an extra, never-dosed diazepam state). Options list their own entries instead.
+    """
+    node = OmegaConf.structured(cls)
+    for f in dataclasses.fields(cls):
+        if f.default_factory is not dataclasses.MISSING and isinstance(f.default_factory(), dict):
+            node[f.name] = {}
+    return node
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats
 
 from sim.core.params import check_fraction, check_positive, param
 
@@ -126,5 +126,5 @@ class BehaviouralReadout:
 
     def minimal_detectable_drop(self, between_animal_sd: float, alpha: float = 0.05, power: float = 0.8) -> float:
         """Smallest group difference a two-sided two-sample test detects with the given power [readout units]."""
-        z = stats.norm.ppf(1.0 - alpha / 2.0) + stats.norm.ppf(power)
+        z = NormalDist().inv_cdf(1.0 - alpha / 2.0) + NormalDist().inv_cdf(power)
         return float(z * between_animal_sd * math.sqrt(2.0 / self.animals_per_group))

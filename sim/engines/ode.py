@@ -36,7 +36,7 @@ class OdeEngine:
         1e-8,
         units="1",
         long_name="relative tolerance",
-        source="result unchanged (< 1e-6 relative) when tolerances are tightened 100x (tests/test_engines.py)",
+        source="result unchanged (< 1e-6 relative) when tolerances are tightened 100x (tests/test_ode.py)",
     )
     atol: float = param(
         1e-12,

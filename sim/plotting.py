@@ -228,3 +228,178 @@ def plot_main_figure(results: dict[str, xr.Dataset], ax=None):
     ax.set_title("Diazepam prunes spines via TSPO: loss and recovery (somatosensory cortex)", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     return ax
+
+
+# ---------------------------------------------------------------------------------------------- teaching demo
+class TeachingFigure:
+    """Five stacked panels for the classroom demo (:mod:`sim.teaching`), updated in place.
+
+    Panels: brain concentration of the drug and its metabolites, TSPO and GABA-A occupancy, microglial activation
+    and C1q, spine density (% of baseline) and the novel-object-recognition (NOR) discrimination index.
+
+    Made for speed: the artists are created once and :meth:`update` only moves their data (``set_data``). Axis
+    limits are rounded to coarse steps (whole fortnights; whole decades on the logarithmic concentration axis;
+    10 % steps for spines), so most updates leave the axes, ticks and labels unchanged; :meth:`render` then
+    restores the cached background and draws only the changing artists (blitting) instead of the whole figure. The figure is a bare
+    :class:`matplotlib.figure.Figure` with an Agg canvas, not registered with pyplot, so a notebook shows it only
+    where it is displayed (``display(fig.figure)``, or :meth:`to_png` in an image widget).
+
+    Parameters
+    ----------
+    figsize
+        Figure size [inch].
+    dpi
+        Resolution [dots per inch]; lower is faster to render.
+    """
+
+    def __init__(self, figsize: tuple[float, float] = (8.0, 9.0), dpi: float = 72.0) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Rectangle
+
+        fig = Figure(figsize=figsize, dpi=dpi)
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(5, 1, sharex=True)
+        fig.subplots_adjust(left=0.13, right=0.97, top=0.92, bottom=0.06, hspace=0.2)
+        self.figure, self.axes = fig, axes
+        self.shades = []
+        for ax in axes:
+            shade = Rectangle((0.0, 0.0), 0.0, 1.0, transform=ax.get_xaxis_transform(), color="0.88", lw=0)
+            ax.add_patch(shade)
+            self.shades.append(shade)
+        ax_conc, ax_occ, ax_glia, ax_spine, ax_nor = axes
+        empty: list[float] = []
+        self.lines = {
+            "parent": ax_conc.plot(empty, empty, color="C3", label="drug")[0],
+            "metabolites": ax_conc.plot(empty, empty, color="C1", ls="--", label="active metabolites (sum)")[0],
+            "tspo": ax_occ.plot(empty, empty, color="C2", label="TSPO")[0],
+            "gabaa": ax_occ.plot(empty, empty, color="C0", ls="--", label="GABA-A (benzodiazepine site)")[0],
+            "activation": ax_glia.plot(empty, empty, color="C4", label="activation")[0],
+            "c1q": ax_glia.plot(empty, empty, color="C5", ls="--", label="C1q (x resting)")[0],
+            "spines": ax_spine.plot(empty, empty, color="k", label="spine density")[0],
+            "nor": ax_nor.plot(empty, empty, color="C0", lw=0.6, alpha=0.6, label="NOR index (any time)")[0],
+            "nor_daily": ax_nor.plot(empty, empty, "o-", color="C0", ms=3, label="NOR test, 24 h after a dose")[0],
+        }
+        ax_spine.axhline(100.0, color="0.5", lw=0.6, ls=":")
+        ax_nor.axhline(0.0, color="0.5", lw=0.6, ls=":")
+        ax_conc.set_ylabel("brain conc.\n[uM] (log)")
+        ax_conc.set_yscale("log")
+        ax_occ.set_ylabel("receptor\noccupancy [1]")
+        ax_occ.set_ylim(-0.03, 1.03)
+        ax_glia.set_ylabel("microglia [1]")
+        ax_spine.set_ylabel("spine density\n[% of baseline]")
+        ax_nor.set_ylabel("NOR index [1]\n(0 = chance)")
+        ax_nor.set_xlabel("time since first dose [d]")
+        from matplotlib.ticker import MaxNLocator
+
+        self.labels = {}  # coloured line labels: cheaper to draw than legends
+        for ax, names, top in (
+            (ax_conc, ("parent", "metabolites"), True),
+            (ax_occ, ("tspo", "gabaa"), True),
+            (ax_glia, ("activation", "c1q"), True),
+            (ax_nor, ("nor", "nor_daily"), False),
+        ):
+            for i, name in enumerate(names):
+                line = self.lines[name]
+                y = 0.95 - 0.15 * i if top else 0.05 + 0.15 * (len(names) - 1 - i)
+                self.labels[name] = ax.text(
+                    0.99, y, line.get_label(), color=line.get_color(), fontsize=7, ha="right",
+                    va="top" if top else "bottom", transform=ax.transAxes,
+                )  # fmt: skip
+        for ax in axes:
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
+        self.title = fig.suptitle("", fontsize=9)
+        self._dynamic = [*self.shades, *self.lines.values(), self.title]
+        for artist in self._dynamic:
+            artist.set_animated(True)
+        self._layout: tuple | None = None
+        self._drawn_layout: tuple | None = None
+        self._background = None
+
+    def update(self, ds: xr.Dataset, title: str | None = None) -> TeachingFigure:
+        """Show ``ds`` (a result from :meth:`sim.teaching.TeachingDemo.update`); returns ``self``.
+
+        Only artists' data and (rounded) limits change; :meth:`render` draws the result.
+        """
+        t = ds.time.values
+        conc = _mean(ds.brain_concentration)
+        compounds = [str(c) for c in ds.compound.values]
+        parent = ds.attrs.get("drug", compounds[0])
+        parent = parent if parent in compounds else compounds[0]
+        others = [c for c in compounds if c != parent]
+        conc_values = conc.values
+        parent_conc = conc_values[compounds.index(parent)]
+        self.lines["parent"].set_data(t, parent_conc)
+        if others:
+            self.lines["metabolites"].set_data(t, conc_values[[compounds.index(c) for c in others]].sum(axis=0))
+        else:
+            self.lines["metabolites"].set_data([], [])
+        self.lines["tspo"].set_data(t, ds.tspo_occupancy.values)
+        self.lines["gabaa"].set_data(t, ds.gabaa_occupancy.values)
+        c1q = _mean(ds.c1q_level).values
+        self.lines["activation"].set_data(t, _mean(ds.microglia_activation).values)
+        self.lines["c1q"].set_data(t, c1q)
+        spines = _mean(ds.spine_density_relative).values
+        self.lines["spines"].set_data(t, spines)
+        nor = _mean(ds.nor_discrimination_index).values
+        self.lines["nor"].set_data(t, nor)
+        daily = np.abs(t - np.round(t)) < 1e-6
+        self.lines["nor_daily"].set_data(t[daily], nor[daily])
+        start, stop = ds.attrs.get("dosing_start_day", math.nan), ds.attrs.get("dosing_stop_day", math.nan)
+        dosed = bool(np.isfinite(start) and np.isfinite(stop))
+        for shade in self.shades:
+            shade.set_x(start if dosed else 0.0)
+            shade.set_width(stop - start if dosed else 0.0)
+        self.title.set_text(title or "")
+        top = max(float(np.nanmax(conc_values)), 1e-6)
+        self._layout = (
+            14.0 * math.ceil(float(t[-1]) / 14.0 - 1e-9) if t[-1] > 0 else 1.0,  # x limit: whole fortnights
+            10.0 ** max(0, math.ceil(math.log10(1.5 * top))),  # concentration: whole decades, at least 1 uM
+            max(4.0, math.ceil(float(np.nanmax(c1q)))),
+            min(80.0, 10.0 * math.floor((float(np.nanmin(spines)) - 1.0) / 10.0)),
+            max(110.0, 10.0 * math.ceil((float(np.nanmax(spines)) + 1.0) / 10.0)),
+            max(0.35, 0.05 * math.ceil((float(np.nanmax(nor)) + 0.01) / 0.05)),
+            parent,
+            bool(others),
+        )
+        x_end, conc_top, glia_top, spine_low, spine_high, nor_top, _, _ = self._layout
+        ax_conc, _, ax_glia, ax_spine, ax_nor = self.axes
+        ax_conc.set_xlim(0.0, x_end)
+        ax_conc.set_ylim(1e-3 * min(1.0, conc_top), conc_top)
+        ax_glia.set_ylim(-0.03, glia_top)
+        ax_spine.set_ylim(spine_low, spine_high)
+        ax_nor.set_ylim(-0.02, nor_top)
+        self.labels["parent"].set_text(parent)
+        self.labels["metabolites"].set_visible(bool(others))
+        return self
+
+    def render(self) -> bool:
+        """Draw the current state into the Agg buffer; returns True if the whole figure had to be redrawn.
+
+        A full draw happens the first time and whenever an axis limit or a line label changed; otherwise the
+        cached background is restored and only the lines, the dosing shading and the title are drawn.
+        """
+        canvas = self.figure.canvas
+        full = self._background is None or self._layout != self._drawn_layout
+        if full:
+            canvas.draw()  # animated artists are skipped here
+            self._background = canvas.copy_from_bbox(self.figure.bbox)
+            self._drawn_layout = self._layout
+        else:
+            canvas.restore_region(self._background)
+        for artist in self._dynamic:
+            self.figure.draw_artist(artist)
+        return full
+
+    def to_png(self, compress_level: int = 1) -> bytes:
+        """The rendered buffer (call :meth:`render` first) as PNG bytes, with fast compression."""
+        import io
+
+        from PIL import Image
+
+        canvas = self.figure.canvas
+        width, height = canvas.get_width_height(physical=True)
+        image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        out = io.BytesIO()
+        image.save(out, format="png", compress_level=compress_level)
+        return out.getvalue()

@@ -1,0 +1,164 @@
+"""sim.teaching: the classroom demo agrees with the composed configs, is fast, and its figure/app update in place."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import sim
+from sim.teaching import (
+    GENOTYPES,
+    TeachingDemo,
+    available_drugs,
+    behaviour_test_day,
+    describe,
+    summarize,
+    summary_values,
+)
+from sim.validation import max_deficit, recovery_day
+
+# Display tolerance of the demo's looser solver settings against the configured engine (TeachingDemo docstring).
+SPINE_ATOL_PERCENT = 0.01
+OCCUPANCY_ATOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def demo() -> TeachingDemo:
+    return TeachingDemo().prepare(["diazepam"])
+
+
+def reference(*overrides: str):
+    """The same setting composed through Hydra and simulated with the configured engine on a 3-h grid."""
+    return sim.simulate(sim.load_config(["output_step_h=3", *overrides]))
+
+
+def test_available_drugs_are_the_drug_options():
+    drugs = available_drugs()
+    assert {"diazepam", "xbd173", "clonazepam"} <= set(drugs)
+    assert drugs == sorted(drugs)
+
+
+def test_model_variants_come_from_the_config_options(demo):
+    model = demo.model("diazepam", dose_mg_per_kg=2.5, days=14, genotype="TSPO-KO", depleted=True)
+    assert model.regimen.dose_mg_per_kg == 2.5 and model.regimen.stop_day == 14.0
+    assert model.genotype.name == "tspo_ko" and model.genotype.tspo_expression == 0.0
+    composed = sim.load_config(["depletion=plx5622"]).depletion
+    assert model.depletion == composed
+    assert demo.model("diazepam").depletion.fraction_depleted == 0.0
+    assert demo.base_model("diazepam") is demo.base_model("diazepam")  # composed once
+
+
+@pytest.mark.parametrize("bad", [{"days": 0}, {"genotype": "mutant"}, {"follow_up_days": -1}])
+def test_invalid_settings_raise(demo, bad):
+    with pytest.raises(ValueError):
+        demo.update(**bad)
+
+
+def test_genotype_labels_and_option_names_are_equivalent(demo):
+    for label, option in GENOTYPES.items():
+        assert demo.model(genotype=label).genotype == demo.model(genotype=option).genotype
+
+
+def test_grid_and_attributes(demo):
+    ds = demo.update(days=7, follow_up_days=21)
+    np.testing.assert_allclose(ds.time.values, np.arange(0, 28 * 24 + 1, 3.0) / 24.0)
+    assert ds.attrs["dosing_stop_day"] == 7.0 and ds.attrs["teaching_follow_up_days"] == 21.0
+    assert ds.spine_density_relative.attrs["units"] == "percent"
+
+
+@pytest.mark.parametrize(
+    "settings, overrides",
+    [
+        ({}, ["experiment=shi2022_high_dose"]),
+        ({"dose_mg_per_kg": 1.0, "days": 14, "follow_up_days": 14}, ["regimen.dose_mg_per_kg=1", "regimen.stop_day=14", "duration_days=28"]),
+        ({"genotype": "gabaa_bz_insensitive", "depleted": True, "follow_up_days": 7}, ["genotype=gabaa_bz_insensitive", "depletion=plx5622", "duration_days=14"]),
+    ],
+)  # fmt: skip
+def test_demo_matches_the_composed_configuration(demo, settings, overrides):
+    ds = demo.update(**settings)
+    ref = reference(*overrides)
+    assert ds.sizes["time"] == ref.sizes["time"]
+    np.testing.assert_allclose(ds.spine_density_relative, ref.spine_density_relative, rtol=0, atol=SPINE_ATOL_PERCENT)
+    for name in ("tspo_occupancy", "gabaa_occupancy", "microglia_activation"):
+        np.testing.assert_allclose(ds[name], ref[name], rtol=0, atol=OCCUPANCY_ATOL)
+
+
+def test_summary_agrees_with_validation_helpers(demo):
+    ds = demo.update()
+    s = summary_values(ds)
+    assert s["max_spine_loss"] == pytest.approx(max_deficit(ds))
+    assert s["recovery_day"] == pytest.approx(recovery_day(ds))
+    assert s["lowest_spine_density"] == pytest.approx(100.0 - s["max_spine_loss"])
+    assert behaviour_test_day(ds) == 7.0
+    assert s["nor_at_test"] == pytest.approx(float(ds.nor_discrimination_index.interp(time=7.0)))
+    assert 0.0 < s["mean_tspo_occupancy"] < s["peak_tspo_occupancy"] <= 1.0
+    summary = summarize(ds)
+    for name, var in summary.data_vars.items():
+        assert var.attrs["long_name"] and "units" in var.attrs, name
+        assert float(var) == pytest.approx(s[name], nan_ok=True)
+
+
+def test_findings_show_in_the_summaries(demo):
+    """The study's qualitative findings, as a class would read them off the demo."""
+    wt = summary_values(demo.update())
+    assert wt["max_spine_loss"] > 10.0 and 42.0 <= wt["recovery_day"] <= 70.0
+    assert summary_values(demo.update(genotype="tspo_ko"))["max_spine_loss"] < 0.5
+    gaba = summary_values(demo.update(genotype="gabaa_bz_insensitive"))
+    assert gaba["max_spine_loss"] == pytest.approx(wt["max_spine_loss"], rel=0.1)
+    assert gaba["peak_gabaa_occupancy"] == 0.0
+    assert summary_values(demo.update(depleted=True))["peak_microglia_activation"] < 0.01
+    vehicle = summary_values(demo.update(dose_mg_per_kg=0.0))
+    assert vehicle["max_spine_loss"] < 0.5 and math.isfinite(vehicle["recovery_day"])
+
+
+def test_describe_names_the_setting(demo):
+    text = describe(demo.update(genotype="tspo_ko", depleted=True))
+    first, second = text.split("\n")
+    assert "diazepam 5 mg/kg/day x 7 d" in first and "tspo_ko + PLX5622" in first
+    assert "lowest spine density" in second
+
+
+def test_figure_updates_in_place_and_blits(demo):
+    from sim.plotting import TeachingFigure
+
+    fig = TeachingFigure()
+    ds = demo.update()
+    fig.update(ds, title=describe(ds))
+    assert fig.render() is True  # first draw
+    np.testing.assert_allclose(fig.lines["spines"].get_ydata(), ds.spine_density_relative)
+    np.testing.assert_allclose(fig.lines["tspo"].get_xdata(), ds.time)
+    fig.update(demo.update(dose_mg_per_kg=4.75))  # same axes: blit
+    assert fig.render() is False
+    fig.update(demo.update(follow_up_days=84))  # longer x axis: full redraw
+    assert fig.render() is True
+    assert fig.to_png().startswith(b"\x89PNG")
+    shade = fig.shades[0]
+    assert (shade.get_x(), shade.get_width()) == (0.0, 7.0)
+
+
+def test_figure_handles_a_drug_without_metabolites_and_no_dose(demo):
+    from sim.plotting import TeachingFigure
+
+    fig = TeachingFigure()
+    fig.update(demo.update(drug="xbd173", dose_mg_per_kg=1.0)).render()
+    assert fig.labels["parent"].get_text() == "xbd173" and not fig.labels["metabolites"].get_visible()
+    fig.update(demo.update(dose_mg_per_kg=0.0)).render()
+    assert fig.shades[0].get_width() == 0.0
+
+
+def test_app_refreshes_once_per_set_and_reports_timing(demo, monkeypatch):
+    pytest.importorskip("ipywidgets")
+    from sim.teaching import TeachingApp
+
+    app = TeachingApp(demo)
+    calls = []
+    original = app.demo.update
+    monkeypatch.setattr(app.demo, "update", lambda **kw: calls.append(kw) or original(**kw))  # count updates
+    ds = app.set(dose_mg_per_kg=1.0, days=14, genotype="tspo_ko")
+    assert len(calls) == 1 and calls[0]["days"] == 14
+    assert ds.attrs["genotype"] == "tspo_ko" and bytes(app.image.value).startswith(b"\x89PNG")
+    assert app.compute_s > 0 and app.redraw_s > 0 and "compute" in app.status.value
+    app.controls["follow_up_days"].value = 21  # a slider move triggers exactly one refresh
+    assert len(calls) == 2 and app.dataset.time[-1] == 35.0

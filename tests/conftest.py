@@ -1,0 +1,107 @@
+"""Shared fixtures: a seeded ``rng``, a small diazepam mouse ``model`` built from dataclasses (no Hydra), a
+``hydra_model`` composed from ``configs/``, and the ``--update-golden`` option.
+
+The dataclass defaults play the role of pints' suggested parameters. Tests assert laws, analytic solutions and
+invariants rather than calibrated numbers, so they survive recalibration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sim
+from sim import Compound, CompoundPK, DosingRegimen, Drug, LinearChainPK, PruningModel
+
+DATA = Path(__file__).parent / "data"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/data/*.nc from the current code instead of comparing against them",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20220317)
+
+
+def diazepam_drug() -> Drug:
+    """Diazepam and its main mouse metabolite nordiazepam (values as in configs/compound/)."""
+    return Drug(
+        name="diazepam",
+        compounds={
+            "diazepam": Compound(molar_mass_g_per_mol=284.74, tspo_ki_nM=91.0, gabaa_ki_nM=10.0),
+            "nordiazepam": Compound(
+                molar_mass_g_per_mol=270.72, tspo_ki_nM=10000.0, gabaa_ki_nM=15.0, gabaa_efficacy=0.7
+            ),
+        },
+    )
+
+
+def diazepam_mouse_pk() -> LinearChainPK:
+    """Diazepam -> nordiazepam in the mouse, one compartment each (values as in configs/compound_pk/)."""
+    return LinearChainPK(
+        dosed="diazepam",
+        compounds={
+            "diazepam": CompoundPK(half_life_h=0.88, volume_l_per_kg=19.3, free_fraction=0.196, brain_plasma_ratio=4.5),
+            "nordiazepam": CompoundPK(
+                half_life_h=3.0,
+                volume_l_per_kg=19.3,
+                free_fraction=0.158,
+                brain_plasma_ratio=3.5,
+                formed_from={"diazepam": 0.5},
+            ),
+        },
+        ka_ip_per_h=6.0,
+        ka_oral_per_h=3.0,
+        bioavailability_oral=0.8,
+    )
+
+
+def build_model(**stages) -> PruningModel:
+    """A small diazepam mouse model from dataclass defaults; keyword arguments replace whole stages."""
+    base = PruningModel(
+        drug=diazepam_drug(),
+        pk=diazepam_mouse_pk(),
+        regimen=DosingRegimen(route="ip", dose_mg_per_kg=5.0, interval_h=24.0, start_day=0.0, stop_day=7.0),
+    )
+    return dataclasses.replace(base, **stages) if stages else base
+
+
+@pytest.fixture
+def model() -> PruningModel:
+    return build_model()
+
+
+@pytest.fixture(scope="session")
+def model_factory():
+    """``build_model`` for Hypothesis tests, which cannot take function-scoped fixtures."""
+    return build_model
+
+
+@pytest.fixture(scope="session")
+def hydra_run() -> sim.RunConfig:
+    """The high-dose Shi et al. arm composed from configs/ with stage priors (``calibration=none``)."""
+    return sim.load_config(["experiment=shi2022_high_dose", "calibration=none"])
+
+
+@pytest.fixture(scope="session")
+def hydra_model(hydra_run: sim.RunConfig) -> PruningModel:
+    return hydra_run.model()
+
+
+def days(hours: np.ndarray) -> np.ndarray:
+    return np.asarray(hours) / 24.0

@@ -101,7 +101,3 @@ def hydra_run() -> sim.RunConfig:
 @pytest.fixture(scope="session")
 def hydra_model(hydra_run: sim.RunConfig) -> PruningModel:
     return hydra_run.model()
-
-
-def days(hours: np.ndarray) -> np.ndarray:
-    return np.asarray(hours) / 24.0

@@ -17,6 +17,17 @@ the number of occupied receptors, i.e. full receptor reserve), :math:`r` the res
 :math:`T_{\rm rest}` the resting TSPO level (0 in TSPO-KO; raised in residual microglia after depletion).
 The signal passed to the spines is the activation, the C1q level, the engulfment capacity
 :math:`E = 1 + g_E A` and the microglia density :math:`n` (1 = intact, ``1 - fraction_depleted`` after PLX5622).
+
+Structural choices (made while calibrating, each an assumption; see ``sim.calibrate``). The calibration targets
+(−13 % at day 7, baseline by ~day 56) fix only the product of drive and downstream gain. With a hyperbolic
+stimulus (:math:`n = 1`) and the mouse TSPO induction feeding back on the drive (:math:`\kappa = 0.5`), daily
+1 mg/kg already saturated activation (:math:`A \approx 0.7`) and the 8-week low-dose arm lost ~40 % of its
+spines, more than the 1-week high dose — at odds with the reported dose dependence (high dose faster, poorer
+memory). The defaults therefore use a threshold-like stimulus (:math:`n = 2`), no receptor reserve
+(:math:`\kappa = 0`: TSPO induction shows in the TSPO-PET proxy but does not amplify the drive) and C1q and
+engulfment gains of 6, which keep activation below saturation at 5 mg/kg (:math:`A_{\max} \approx 0.6`). The
+half-life of the activated state is not identifiable from the targets (with it free, the fit drives it to zero)
+and is fixed at 24 h.
 """
 
 from __future__ import annotations
@@ -106,14 +117,14 @@ class MicrogliaActivation:
         2.0,
         units="1",
         long_name="Hill coefficient of the stimulus",
-        source="assumption: threshold-like transduction; with n = 1 (and kappa = 0.5) the low dose saturated activation as much as the high dose, contradicting the reported dose dependence (docs/model.md)",
+        source="assumption: threshold-like transduction; with n = 1 (and kappa = 0.5) the low dose saturated activation as much as the high dose, contradicting the reported dose dependence (sim.microglia docstring)",
         symbol="n",
     )
     tspo_receptor_coupling: float = param(
         0.0,
         units="1",
         long_name="exponent of per-cell TSPO level in the drive (0: fraction occupied only; 1: number occupied)",
-        source="assumption: response set by the fraction of TSPO occupied (no receptor reserve); kappa > 0 makes the mouse TSPO induction feed back on activation (docs/model.md)",
+        source="assumption: response set by the fraction of TSPO occupied (no receptor reserve); kappa > 0 makes the mouse TSPO induction feed back on activation (sim.microglia docstring)",
         symbol="kappa",
     )
     tspo_half_life_h: float = param(
@@ -134,7 +145,7 @@ class MicrogliaActivation:
         6.0,
         units="1",
         long_name="rise of C1q at full activation (relative to resting)",
-        source="assumption: Shi et al. 2022 report C1q up (PZ); magnitude not found; chosen so activation stays below saturation at 5 mg/kg (docs/model.md)",
+        source="assumption: Shi et al. 2022 report C1q up (PZ); magnitude not found; chosen so activation stays below saturation at 5 mg/kg (sim.microglia docstring)",
         symbol="g_Q",
     )
     engulfment_gain: float = param(

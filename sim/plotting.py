@@ -280,8 +280,10 @@ class TeachingFigure:
             "nor": ax_nor.plot(empty, empty, color="C0", lw=0.6, alpha=0.6, label="NOR index (any time)")[0],
             "nor_daily": ax_nor.plot(empty, empty, "o-", color="C0", ms=3, label="NOR test, 24 h after a dose")[0],
         }
-        ax_spine.axhline(100.0, color="0.5", lw=0.6, ls=":")
-        ax_nor.axhline(0.0, color="0.5", lw=0.6, ls=":")
+        references = [
+            ax_spine.axhline(100.0, color="0.5", lw=0.6, ls=":"),
+            ax_nor.axhline(0.0, color="0.5", lw=0.6, ls=":"),
+        ]
         ax_conc.set_ylabel("brain conc.\n[uM] (log)")
         ax_conc.set_yscale("log")
         ax_occ.set_ylabel("receptor\noccupancy [1]")
@@ -290,7 +292,7 @@ class TeachingFigure:
         ax_spine.set_ylabel("spine density\n[% of baseline]")
         ax_nor.set_ylabel("NOR index [1]\n(0 = chance)")
         ax_nor.set_xlabel("time since first dose [d]")
-        from matplotlib.ticker import MaxNLocator
+        from matplotlib.ticker import LogLocator, MaxNLocator
 
         self.labels = {}  # coloured line labels: cheaper to draw than legends
         for ax, names, top in (
@@ -306,10 +308,11 @@ class TeachingFigure:
                     0.99, y, line.get_label(), color=line.get_color(), fontsize=7, ha="right",
                     va="top" if top else "bottom", transform=ax.transAxes,
                 )  # fmt: skip
-        for ax in axes:
+        ax_conc.yaxis.set_major_locator(LogLocator(numticks=4))
+        for ax in axes[1:]:
             ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
         self.title = fig.suptitle("", fontsize=9)
-        self._dynamic = [*self.shades, *self.lines.values(), self.title]
+        self._dynamic = [*self.shades, *references, *self.lines.values(), self.title]  # drawn in this order
         for artist in self._dynamic:
             artist.set_animated(True)
         self._layout: tuple | None = None
@@ -391,6 +394,11 @@ class TeachingFigure:
             self.figure.draw_artist(artist)
         return full
 
+    def _repr_png_(self) -> bytes:
+        """Rich display in notebooks (``display(figure)``), with or without a matplotlib backend integration."""
+        self.render()
+        return self.to_png(compress_level=6)
+
     def to_png(self, compress_level: int = 1) -> bytes:
         """The rendered buffer (call :meth:`render` first) as PNG bytes, with fast compression."""
         import io
@@ -403,3 +411,58 @@ class TeachingFigure:
         out = io.BytesIO()
         image.save(out, format="png", compress_level=compress_level)
         return out.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- comparisons
+def plot_occupancy_map(table: xr.Dataset, dim: str = "variant", ax=None):
+    """Mean TSPO occupancy against mean GABA-A occupancy, one labelled point per ``dim`` entry.
+
+    ``table`` comes from :func:`sim.comparison.summary_table`. The TSPO axis is logarithmic (occupancies span
+    orders of magnitude); zero occupancies are drawn at the bottom edge.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
+    x, y = table.mean_gabaa_occupancy.values, table.mean_tspo_occupancy.values
+    floor = 1e-5
+    ax.scatter(x, np.maximum(y, floor), color="C3", zorder=3)
+    for label, xi, yi in zip(table[dim].values, x, y):
+        ax.annotate(str(label), (xi, max(yi, floor)), xytext=(4, 3), textcoords="offset points", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylim(floor / 2, 1.5)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel(f"mean GABA-A occupancy [{table.mean_gabaa_occupancy.attrs.get('units', '')}]")
+    ax.set_ylabel(f"mean TSPO occupancy [{table.mean_tspo_occupancy.attrs.get('units', '')}]")
+    return ax
+
+
+def plot_summary_bars(table: xr.Dataset, variable: str, dim: str = "variant", ax=None, color: str = "C3"):
+    """One horizontal bar per ``dim`` entry for a summary variable, labelled from its ``long_name`` and ``units``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.4 * table.sizes[dim] + 1.0), constrained_layout=True)
+    labels = [str(v) for v in table[dim].values]
+    ax.barh(labels, table[variable].values, color=color)
+    ax.invert_yaxis()
+    ax.set_xlabel(_label(table[variable]))
+    return ax
+
+
+def plot_regimen_comparison(results: dict[str, xr.Dataset], axes=None):
+    """Two panels sharing time: the dose of each administration (markers) and the spine density, one colour each."""
+    if axes is None:
+        _, axes = plt.subplots(
+            2, 1, figsize=(8, 6), sharex=True, constrained_layout=True, gridspec_kw={"height_ratios": [1, 2]}
+        )
+    ax_dose, ax_spine = axes
+    for i, (label, ds) in enumerate(results.items()):
+        color = f"C{i}"
+        cumulative = ds.cumulative_dose.values
+        doses = np.diff(cumulative, prepend=0.0)
+        given = doses > 1e-12
+        ax_dose.plot(ds.time.values[given], doses[given], "o", ms=3, color=color, label=label)
+        ax_spine.plot(ds.time, _mean(ds.spine_density_relative), color=color, label=label)
+    ax_dose.set_ylabel("dose [mg/kg]")
+    ax_dose.legend(fontsize=7)
+    ax_spine.axhline(100.0, color="0.6", lw=0.5, ls="--")
+    ax_spine.set_ylabel("spine density [% of baseline]")
+    ax_spine.set_xlabel("time since first dose [d]")
+    return axes

@@ -200,23 +200,6 @@ class TeachingDemo:
 
 
 # ---------------------------------------------------------------------------------------------- summaries
-_SUMMARY = {
-    # name: (units, long name)
-    "max_spine_loss": ("percent", "largest spine loss relative to the drug-free baseline"),
-    "day_of_max_spine_loss": ("d", "day of the largest spine loss"),
-    "recovery_day": ("d", f"first day after the largest loss with a deficit below {RECOVERY_THRESHOLD_PERCENT:g} %"),
-    "spine_loss_at_test": ("percent", "spine loss on the test day (24 h after the last dose)"),
-    "peak_brain_concentration": ("uM", "peak total brain concentration of the administered drug"),
-    "peak_tspo_occupancy": ("1", "peak fraction of TSPO sites occupied"),
-    "mean_tspo_occupancy": ("1", "mean TSPO occupancy over the dosing days"),
-    "peak_gabaa_occupancy": ("1", "peak fraction of GABA-A benzodiazepine sites occupied"),
-    "mean_gabaa_occupancy": ("1", "mean GABA-A occupancy over the dosing days"),
-    "peak_microglia_activation": ("1", "peak microglial activation"),
-    "nor_at_test": ("1", "novel-object-recognition discrimination index on the test day"),
-    "nor_drop_at_test": ("1", "drop of the NOR discrimination index from its drug-free value on the test day"),
-}
-
-
 def behaviour_test_day(ds: xr.Dataset) -> float:
     """Behavioural test day: 24 h after the last dose, i.e. the end of the last dosing day [d].
 
@@ -261,6 +244,9 @@ def summary_values(ds: xr.Dataset, nor_drug_free: float | None = None) -> dict[s
     later = np.flatnonzero((t >= t[lowest]) & (100.0 - rel < RECOVERY_THRESHOLD_PERCENT))
     recovery = float(t[later[0]]) if later.size else math.nan  # as sim.validation.recovery_day
     tspo, gabaa = ds.tspo_occupancy.values, ds.gabaa_occupancy.values
+    cumulative = ds.cumulative_dose.values
+    dosed = np.flatnonzero(np.diff(cumulative, prepend=0.0) > 0)  # grid points at or just after a dose
+    last_dose = float(t[dosed[-1]]) if dosed.size else math.nan
     return {
         "lowest_spine_density": float(rel[lowest]),
         "max_spine_loss": loss,
@@ -275,6 +261,9 @@ def summary_values(ds: xr.Dataset, nor_drug_free: float | None = None) -> dict[s
         "peak_microglia_activation": float(np.max(_values(ds.microglia_activation))),
         "nor_at_test": nor_test,
         "nor_drop_at_test": nor0 - nor_test,
+        "total_dose": float(cumulative[-1]),
+        "last_dose_day": last_dose,
+        "recovery_after_last_dose": recovery - last_dose if loss >= RECOVERY_THRESHOLD_PERCENT else 0.0,
     }
 
 
@@ -297,6 +286,13 @@ _SUMMARY = {
     "peak_microglia_activation": ("1", "peak microglial activation"),
     "nor_at_test": ("1", "novel-object-recognition discrimination index on the test day"),
     "nor_drop_at_test": ("1", "drop of the NOR discrimination index from its drug-free value on the test day"),
+    "total_dose": ("mg/kg", "total dose given"),
+    "last_dose_day": ("d", "time of the last dose (first output time at or after it)"),
+    "recovery_after_last_dose": (
+        "d",
+        "days from the last dose to recovery (recovery_day - last_dose_day; 0 if the loss never reached "
+        f"{RECOVERY_THRESHOLD_PERCENT:g} %)",
+    ),
 }
 
 
@@ -314,7 +310,8 @@ def summarize(ds: xr.Dataset, nor_drug_free: float | None = None) -> xr.Dataset:
     -------
     xarray.Dataset
         Spine densities and losses in percent of the drug-free baseline, days since the first dose, the peak
-        brain concentration in uM, occupancies and activation as fractions, the NOR index (0 = chance).
+        brain concentration in uM (on the output grid: a coarse grid misses the true peak), occupancies and
+        activation as fractions, the NOR index (0 = chance), the total dose in mg/kg.
         Attributes: ``behaviour_test_day`` [d], ``drug``, ``genotype``, ``depletion``.
     """
     values = summary_values(ds, nor_drug_free)
@@ -345,6 +342,23 @@ def describe(ds: xr.Dataset) -> str:
         f"{ds.attrs.get('genotype', '')}{depleted}\nlowest spine density {s['lowest_spine_density']:.1f} % "
         f"(day {s['day_of_max_spine_loss']:.0f}), {recovery}; NOR index on day {day:g}: {s['nor_at_test']:.2f}"
     )
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None, digits: int = 3) -> str:
+    """Rows of a table (dicts) as a Markdown table; floats with ``digits`` significant digits.
+
+    For notebooks (``IPython.display.Markdown``) without pandas. ``|`` in cells is replaced by ``/``.
+    """
+    if columns is None:
+        columns = list(rows[0]) if rows else []
+
+    def cell(value: Any) -> str:
+        text = f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+        return text.replace("|", "/").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------- widgets
@@ -448,6 +462,8 @@ __all__ = [
     "TeachingDemo",
     "available_drugs",
     "describe",
+    "markdown_table",
     "summarize",
+    "summary_values",
     "behaviour_test_day",
 ]

@@ -13,6 +13,7 @@ from sim.cognition import BehaviouralReadout
 from sim.core.params import ConfigError
 from sim.dosing import DosingRegimen
 from sim.drug import Compound, Drug
+from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.genotype import Genotype
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
@@ -23,6 +24,7 @@ from sim.species import Species
 from sim.spines import SpineTurnover
 
 __all__ = [
+    "AgentEngine",
     "BehaviouralReadout",
     "Compound",
     "CompoundPK",

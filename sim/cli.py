@@ -3,6 +3,7 @@
 Usage: ``synaprune experiment=shi2022_high_dose drug=xbd173 genotype=tspo_ko regimen.dose_mg_per_kg=2.5``
 (also ``python -m sim ...``). Every Hydra override and ``-m`` multirun works. Bad input exits with status 2 and a
 message naming the key, the value and what is allowed, before any output is written.
+``+animate=true`` also writes ``dendrite.gif`` (:mod:`sim.animate`); ``engine=agents`` runs the stochastic engine.
 """
 
 from __future__ import annotations
@@ -129,6 +130,13 @@ def _main(cfg: DictConfig) -> None:
         figure = Path(out_dir) / "timecourse.png"
         save_timecourse(ds.squeeze(("dose", "withdrawal_time")), figure)
         print(f"figure: {figure.resolve()}")
+    if cfg.get("animate"):  # `+animate=true`: teaching GIF of single spines (sim.animate), whatever the engine
+        from sim.animate import save_dendrite_gif
+
+        movie = save_dendrite_gif(
+            run.model(), Path(out_dir) / "dendrite.gif", seed=run.seed, duration_days=run.duration_days
+        )
+        print(f"animation: {movie.resolve()}")
 
 
 def main() -> None:

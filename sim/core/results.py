@@ -56,6 +56,9 @@ OUTPUTS: dict[str, tuple[tuple[str, ...], str, str]] = {
     # agent engine only
     "birth_time": (("replicate", "spine"), "d", "time a spine appeared (NaN: present at start or never born)"),
     "loss_time": (("replicate", "spine"), "d", "time a spine was eliminated (NaN: not eliminated)"),
+    "tag_time": (("replicate", "spine"), "d", "time a spine was tagged by C1q (NaN: never, or before time zero)"),
+    "engulfed": (("replicate", "spine"), "1", "1: spine engulfed by microglia, 0: lost otherwise, NaN: not lost"),
+    "spine_position": (("replicate", "spine"), "um", "position along the replicate's dendrite (segments end to end)"),
 }
 
 

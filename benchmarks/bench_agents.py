@@ -1,0 +1,108 @@
+"""Agent-engine throughput and memory: spine-steps per second for 1e4, 1e5, 1e6 spines over a 70-day run.
+
+Usage::
+
+    python benchmarks/bench_agents.py                       # numba backend, 1e4 1e5 1e6 spines
+    python benchmarks/bench_agents.py --backend numpy --sizes 1e4 1e5
+    python benchmarks/bench_agents.py --record              # also keep per-spine records
+
+Each size runs in a fresh subprocess (clean peak RSS). The model is the full calibrated one
+(``experiment=shi2022_high_dose``: PK, binding, microglia, spines; 70 days, hourly output). A spine-step is one
+spine advanced by one ``dt_h`` step; spines are counted at baseline (segments x segment length x baseline
+density). "total" includes the upstream ODE and readouts; "spines" subtracts the time of the upstream ODE run
+alone. Memory: peak RSS increase over the warmed-up process and the tracemalloc peak of a second run, per spine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+
+def child(size: float, backend: str, record: bool) -> dict:
+    import sim
+    from sim.engines.agents import AgentEngine
+    from sim.engines.ode import OdeEngine
+
+    cfg = sim.load_config(["experiment=shi2022_high_dose", "duration_days=70", "output_step_h=1"])
+    model, times = cfg.model(), cfg.times_h()
+    length = 20.0
+    segments = max(1, int(round(size / (model.spines.baseline_density_per_um * length))))
+    spines = segments * length * model.spines.baseline_density_per_um
+    engine = AgentEngine(
+        replicates=1,
+        segments=segments,
+        segment_length_um=length,
+        backend=backend,
+        record_spines=record,
+        progress=False,
+    )
+    warm = AgentEngine(replicates=1, segments=2, backend=backend, record_spines=record, progress=False)
+    warm.simulate(model, times[:49], np.random.default_rng(0))  # JIT / cache load, imports
+    edges = engine.step_edges(times)
+    grid = np.union1d(times, 0.5 * (edges[1:] + edges[:-1]))
+    start = time.perf_counter()
+    OdeEngine().integrate(model, grid)
+    upstream = time.perf_counter() - start
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    engine.simulate(model, times, np.random.default_rng(1))
+    total = time.perf_counter() - start
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()
+    engine.simulate(model, times, np.random.default_rng(1))
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    steps = edges.size - 1
+    return {
+        "spines": spines,
+        "segments": segments,
+        "steps": steps,
+        "total_s": total,
+        "upstream_s": upstream,
+        "rate_total": spines * steps / total,
+        "rate_spines": spines * steps / max(total - upstream, 1e-9),
+        "rss_bytes_per_spine": (rss_after - rss_before) / spines,
+        "traced_bytes_per_spine": traced / spines,
+        "backend": engine.resolved_backend,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6])
+    parser.add_argument("--backend", default="numba", choices=["numba", "numpy", "auto"])
+    parser.add_argument("--record", action="store_true", help="record per-spine events (birth, tag, loss)")
+    parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.backend, args.record)))
+        return
+    print(f"backend={args.backend} record_spines={args.record}; 70-day high-dose run, dt = 1 h, one core")
+    header = (
+        f"{'spines':>9} {'steps':>6} {'total [s]':>10} {'ODE [s]':>8} {'spine-steps/s':>14} "
+        f"{'(spines only)':>14} {'RSS B/spine':>12} {'traced B/spine':>15}"
+    )
+    print(header)
+    for size in args.sizes:
+        command = [sys.executable, __file__, "--child", str(size), "--backend", args.backend]
+        if args.record:
+            command.append("--record")
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"{r['spines']:9.3g} {r['steps']:6d} {r['total_s']:10.3f} {r['upstream_s']:8.3f} "
+            f"{r['rate_total']:14.3g} {r['rate_spines']:14.3g} {r['rss_bytes_per_spine']:12.1f} "
+            f"{r['traced_bytes_per_spine']:15.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

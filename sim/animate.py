@@ -1,0 +1,292 @@
+"""Teaching animation: one dendrite segment through dosing and withdrawal, spine by spine (a GIF).
+
+Runs :class:`sim.engines.agents.AgentEngine` for a single segment with the model's own parameters and draws
+spines appearing (they grow in over a few hours), C1q-tagged spines in magenta, microglial processes reaching
+out to engulf tagged spines, and regrowth after withdrawal. A timeline underneath shows microglial activation and
+the mean-field spine density with the dosing period shaded; a clock gives the day.
+
+Besides the productive contacts that the engine simulates, the figure draws the unproductive surveillance
+contacts from the same contact process (rate ``contact_rate_per_h`` x microglia density per spine, each lasting
+``contact_minutes``), so the picture of microglia touching spines about once an hour is honest but decorative.
+
+Usage::
+
+    python -m sim.animate experiment=shi2022_high_dose --out dendrite.gif     # any Hydra overrides
+    synaprune experiment=shi2022_high_dose +animate=true                      # writes dendrite.gif in the run dir
+
+or from Python: ``save_dendrite_gif(sim.load_config([...]).model(), "dendrite.gif")``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from PIL import Image
+
+from sim.engines.agents import AgentEngine
+from sim.engines.ode import OdeEngine
+from sim.model import PruningModel
+from sim.run import load_config, simulate_model
+
+UNTAGGED_COLOUR = "#2f6fd0"
+TAGGED_COLOUR = "#d6297a"
+MICROGLIA_COLOUR = "#e08a1e"
+SHAFT_COLOUR = "#7d8b99"
+SOMA = (0.5, 3.2)  # microglia cell body: (fraction of the segment length, height above the shaft)
+ROW_HEIGHT = 6.0  # vertical distance between drawn segments
+
+
+def _process(x0: float, y0: float, x1: float, y1: float, bend: float) -> np.ndarray:
+    """A gently curved microglial process from (x0, y0) to (x1, y1) (quadratic Bezier, 16 points)."""
+    s = np.linspace(0.0, 1.0, 16)[:, None]
+    mid = np.array([(x0 + x1) / 2 + bend, (y0 + y1) / 2])
+    p0, p1 = np.array([x0, y0]), np.array([x1, y1])
+    return (1 - s) ** 2 * p0 + 2 * (1 - s) * s * mid + s**2 * p1
+
+
+def dendrite_frames(
+    model: PruningModel,
+    *,
+    seed: int = 0,
+    duration_days: float = 70.0,
+    segments: int = 3,
+    segment_length_um: float = 40.0,
+    frames: int = 120,
+):
+    """Simulate the drawn segments: (agent result, mean-field result, frame times [d])."""
+    times_h = np.linspace(0.0, duration_days * 24.0, frames)
+    engine = AgentEngine(
+        replicates=1, segments=segments, segment_length_um=segment_length_um, record_spines=True, progress=False
+    )
+    agents = simulate_model(model, times_h, engine, seed)
+    mean_field = simulate_model(model, np.linspace(0.0, duration_days * 24.0, 8 * frames), OdeEngine(), seed)
+    return agents, mean_field, times_h / 24.0
+
+
+def save_dendrite_gif(
+    model: PruningModel,
+    path: str | Path,
+    *,
+    seed: int = 0,
+    duration_days: float = 70.0,
+    segments: int = 3,
+    segment_length_um: float = 40.0,
+    frames: int = 120,
+    fps: int = 12,
+    dpi: int = 80,
+    contact_minutes: float = 5.0,
+    snapshot: str | Path | None = None,
+    snapshot_day: float | None = None,
+) -> Path:
+    """Write the animation of a few dendrite segments to ``path`` (GIF) and return the path.
+
+    Parameters
+    ----------
+    model
+        The coupled model (its regimen sets the dosing period).
+    path
+        Output GIF.
+    seed
+        Seed of the spine simulation and of the drawn surveillance contacts.
+    duration_days
+        Simulated time [d].
+    segments
+        Number of dendrite segments drawn (one row each, with its own microglia).
+    segment_length_um
+        Length of each drawn segment [um].
+    frames, fps, dpi
+        Number of frames, frames per second and resolution of the GIF.
+    contact_minutes
+        Duration of a drawn surveillance contact [min].
+    snapshot, snapshot_day
+        Also save the frame closest to ``snapshot_day`` [d] (default: the end of dosing) as a PNG.
+    """
+    agents, mean_field, days = dendrite_frames(
+        model,
+        seed=seed,
+        duration_days=duration_days,
+        segments=segments,
+        segment_length_um=segment_length_um,
+        frames=frames,
+    )
+    length = segment_length_um
+    spines = agents.isel(replicate=0)
+    keep = np.isfinite(spines["spine_position"].values)
+    birth, tag = spines["birth_time"].values[keep], spines["tag_time"].values[keep]
+    loss, engulfed = spines["loss_time"].values[keep], spines["engulfed"].values[keep]
+    row, x_pos = np.divmod(spines["spine_position"].values[keep], length)
+    row_y = -ROW_HEIGHT * row
+    slots = int(agents.attrs["agent_slots_per_segment"])
+    site = np.round(x_pos / (length / slots) - 0.5).astype(int)
+    side = np.where(site % 2 == 0, 1.0, -1.0)
+    neck = 0.55 + 0.35 * ((site * 37) % 7) / 6.0
+    frame_step = days[1] - days[0] if days.size > 1 else 1.0
+    reach = max(0.5, 1.5 * frame_step)  # days a process is shown reaching for a spine before engulfing it
+    digest = max(0.3, 1.0 * frame_step)  # days an engulfed spine is shown inside the process
+    contacts_per_spine = (
+        float(agents.attrs["agent_contact_rate_per_h"]) * model.microglia_density * contact_minutes / 60.0
+    )
+    display_rng = np.random.default_rng([seed, 1])
+    first, last = model.dosing_period_days
+    soma_x, soma_dy = SOMA[0] * length, SOMA[1]
+
+    fig = Figure(figsize=(8.0, 2.2 + 1.75 * segments), dpi=dpi)
+    grid = fig.add_gridspec(
+        2, 1, height_ratios=[1.75 * segments, 1.1], hspace=0.25, left=0.07, right=0.97, top=0.93, bottom=0.09
+    )
+    canvas = FigureCanvasAgg(fig)  # no pyplot: the user's backend and open figures are untouched
+    ax = fig.add_subplot(grid[0])
+    ax_time = fig.add_subplot(grid[1])
+    ax.set_xlim(-0.5, length + 0.5)
+    ax.set_ylim(-ROW_HEIGHT * (segments - 1) - 2.4, 4.3)
+    ax.axis("off")
+    for r in range(segments):
+        y0 = -ROW_HEIGHT * r
+        ax.add_patch(Rectangle((0, y0 - 0.18), length, 0.36, color=SHAFT_COLOUR, zorder=2))
+        ax.scatter([soma_x], [y0 + soma_dy], s=220, color=MICROGLIA_COLOUR, zorder=4, edgecolors="none")
+    ax.text(soma_x + 1.2, soma_dy, "microglia", va="center", fontsize=8, color=MICROGLIA_COLOUR)
+    bar_y = -ROW_HEIGHT * (segments - 1) - 2.1
+    ax.plot([0, 10], [bar_y, bar_y], color="k", lw=2)
+    ax.text(5, bar_y + 0.15, "10 µm", ha="center", va="bottom", fontsize=7)
+    necks = LineCollection([], colors=SHAFT_COLOUR, linewidths=1.6, zorder=1)
+    processes = LineCollection([], colors=MICROGLIA_COLOUR, linewidths=1.1, zorder=3)
+    ax.add_collection(necks)
+    ax.add_collection(processes)
+    heads = ax.scatter([], [], s=[], zorder=5, edgecolors="none")
+    eaten = ax.scatter([], [], s=[], zorder=6, color=TAGGED_COLOUR, edgecolors=MICROGLIA_COLOUR, linewidths=2.0)
+    ghosts = ax.scatter([], [], s=[], zorder=5, color=SHAFT_COLOUR, alpha=0.35, edgecolors="none")
+    clock = ax.text(0.0, 1.0, "", transform=ax.transAxes, fontsize=11, fontweight="bold", va="bottom")
+    phase = ax.text(1.0, 1.0, "", transform=ax.transAxes, fontsize=10, ha="right", va="bottom")
+    drug = f"{model.drug.name} {model.regimen.dose_mg_per_kg:g} mg/kg"
+    legend = [
+        Line2D([], [], marker="o", ls="", color=UNTAGGED_COLOUR, label="spine"),
+        Line2D([], [], marker="o", ls="", color=TAGGED_COLOUR, label="C1q-tagged"),
+        Line2D([], [], color=MICROGLIA_COLOUR, lw=1.1, label="contact"),
+        Line2D([], [], color=MICROGLIA_COLOUR, lw=2.8, label="engulfment"),
+        Line2D([], [], marker="o", ls="", color=SHAFT_COLOUR, alpha=0.35, label="lost (other causes)"),
+    ]
+    fig.legend(
+        handles=legend,
+        loc="upper center",
+        bbox_to_anchor=(0.55, 1.0),
+        fontsize=7,
+        frameon=False,
+        ncol=5,
+        columnspacing=1.0,
+        handletextpad=0.3,
+    )
+
+    time_days = mean_field["time"].values
+    if math.isfinite(first):
+        ax_time.axvspan(first, last, color="0.85", lw=0, label=f"{drug} dosing")
+    ax_time.plot(
+        time_days,
+        100 * mean_field["microglia_activation"].values,
+        color=MICROGLIA_COLOUR,
+        lw=1.2,
+        label="microglial activation [%]",
+    )
+    ax_time.plot(
+        time_days,
+        mean_field["spine_density_relative"].values,
+        color="k",
+        lw=1.2,
+        label="spine density, mean field [% baseline]",
+    )
+    ax_time.set_xlim(0, days[-1])
+    ax_time.set_ylim(0, 115)
+    ax_time.set_xlabel("time since first dose [d]", fontsize=8)
+    ax_time.tick_params(labelsize=7)
+    ax_time.legend(fontsize=6, loc="center right", frameon=False)
+    marker = ax_time.axvline(0.0, color=TAGGED_COLOUR, lw=1.5)
+
+    def draw(i: int) -> None:
+        t = days[i]
+        born = np.isnan(birth) | (birth <= t)
+        alive = born & (np.isnan(loss) | (loss > t))
+        age = np.where(np.isnan(birth), np.inf, t - birth)
+        grow = np.clip(1.0 - np.exp(-age / 0.25), 0.15, 1.0)  # new spines grow in over ~6 h
+        tip = row_y + side * (0.18 + neck * grow)
+        full_tip = row_y + side * (0.18 + neck)
+        necks.set_segments(
+            [
+                np.array([[x, y0 + 0.18 * sd], [x, y1]])
+                for x, y0, sd, y1 in zip(x_pos[alive], row_y[alive], side[alive], tip[alive])
+            ]
+        )
+        heads.set_offsets(np.column_stack([x_pos[alive], tip[alive]]) if alive.any() else np.empty((0, 2)))
+        heads.set_sizes(70.0 * grow[alive] ** 2)
+        heads.set_color(np.where(alive & (tag <= t), TAGGED_COLOUR, UNTAGGED_COLOUR)[alive])
+        hunting = alive & (engulfed == 1.0) & (tag <= t) & (loss - t <= reach)  # tagged, about to be eaten
+        touched = alive & ~hunting & (display_rng.random(alive.size) < contacts_per_spine)
+        digesting = (engulfed == 1.0) & (loss <= t) & (t - loss < digest)
+        paths, widths = [], []
+        for j in np.flatnonzero(hunting | touched | digesting):
+            target = (tip[j] if alive[j] else full_tip[j]) + 0.15 * side[j]
+            paths.append(_process(soma_x, row_y[j] + soma_dy - 0.4, x_pos[j], target, bend=0.15 * length))
+            widths.append(1.1 if touched[j] else 2.8)
+        processes.set_segments(paths)
+        processes.set_linewidths(widths or [1.1])
+        eaten.set_offsets(
+            np.column_stack([x_pos[digesting], full_tip[digesting]]) if digesting.any() else np.empty((0, 2))
+        )
+        eaten.set_sizes(np.full(digesting.sum(), 25.0))
+        gone = (loss <= t) & (loss > t - frame_step) & (engulfed == 0.0)  # lost otherwise: a fading ghost
+        ghosts.set_offsets(np.column_stack([x_pos[gone], full_tip[gone]]) if gone.any() else np.empty((0, 2)))
+        ghosts.set_sizes(np.full(gone.sum(), 70.0))
+        clock.set_text(f"day {t:5.1f}")
+        if math.isfinite(first) and first <= t < last:
+            phase.set_text(f"{drug} daily")
+        elif math.isfinite(last) and t >= last:
+            phase.set_text(f"withdrawal (day {t - last:.0f})")
+        else:
+            phase.set_text("drug-free")
+        marker.set_xdata([t, t])
+
+    # Blitting: the static figure is rendered once; each frame redraws only the moving artists.
+    moving = [necks, heads, ghosts, processes, eaten, clock, phase, marker]
+    for artist in moving:
+        artist.set_animated(True)
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+
+    def render(i: int) -> Image.Image:
+        draw(i)
+        canvas.restore_region(background)
+        for artist in moving:
+            fig.draw_artist(artist)
+        rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+        return Image.fromarray(np.ascontiguousarray(rgb))
+
+    path = Path(path)
+    if snapshot is not None:
+        when = last if snapshot_day is None and math.isfinite(last) else (snapshot_day or days[-1] / 2)
+        render(int(np.argmin(np.abs(days - when)))).save(snapshot)
+    images = [render(i).quantize(colors=64, method=Image.Quantize.FASTOCTREE) for i in range(days.size)]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0, disposal=1)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m sim.animate [hydra overrides] [--out dendrite.gif]``: write the GIF and print its path."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = Path("dendrite.gif")
+    if "--out" in args:
+        i = args.index("--out")
+        out = Path(args[i + 1])
+        del args[i : i + 2]
+    run = load_config(args)
+    path = save_dendrite_gif(run.model(), out, seed=run.seed, duration_days=run.duration_days)
+    print(f"animation: {path.resolve()}")
+
+
+if __name__ == "__main__":
+    main()

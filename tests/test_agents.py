@@ -1,0 +1,284 @@
+"""Agent engine: agreement with the ODE, exact per-step probabilities, seeds, schema and configuration errors.
+
+Statistical tests use fixed seeds and a tolerance of 5 standard errors (written next to each check), so they are
+deterministic on one machine and fail only if the engine is biased by several standard errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import sim
+from sim.core.params import ConfigError
+from sim.engines import agents
+from sim.engines.agents import AgentEngine, SpineHazards, stationary_distribution
+
+BACKENDS = ["numba", "numpy"]
+Z_MAX = 5.0  # standard errors
+
+
+def _needs(backend: str) -> None:
+    if backend == "numba" and not agents.numba_available():
+        pytest.skip("numba not installed (optional extra 'fast')")
+
+
+def _hazards(n_steps: int, dt: float, *, tagging=0.0, engulfment=0.0, intrinsic=0.0, formation=0.0, slots=4):
+    """Hand-made hazards on a uniform grid (scalars are broadcast over steps)."""
+    edges = dt * np.arange(n_steps + 1)
+    full = [np.broadcast_to(np.asarray(x, dtype=float), (n_steps,)).copy() for x in (tagging, engulfment, formation)]
+    return SpineHazards(
+        edges_h=edges,
+        tagging=full[0],
+        engulfment=full[1],
+        intrinsic=float(intrinsic),
+        formation=full[2],
+        homeostasis=np.ones(slots + 1),
+        segment_length_um=1.0,
+    )
+
+
+def _run(backend, h, init_u, init_t, seed=1, record=False):
+    run = agents._run_numba if backend == "numba" else agents._run_numpy
+    out_times = h.edges_h.copy()
+    return run(h, init_u, init_t, np.random.default_rng(seed), out_times, record, lambda n: None)
+
+
+def _binomial_z(observed_fraction, expected_fraction, n):
+    se = np.sqrt(expected_fraction * (1 - expected_fraction) / n)
+    return np.abs(observed_fraction - expected_fraction) / np.maximum(se, 1e-300)
+
+
+# ---------------------------------------------------------------------- exactness of the per-step probabilities
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pure_death_survival_is_exp_minus_k_t(backend):
+    """k dt = 0.2: the exact 1 - exp(-k dt) gives exp(-2) after 10 steps; k dt would give 0.8**10 (25 SE away)."""
+    _needs(backend)
+    n, k, dt = 100_000, 0.2, 1.0
+    h = _hazards(10, dt, intrinsic=k, slots=1)
+    result = _run(backend, h, np.ones(n, np.int64), np.zeros(n, np.int64))
+    survival = result.untagged / n
+    expected = np.exp(-k * h.edges_h)
+    assert np.all(_binomial_z(survival, expected, n) < Z_MAX)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_time_varying_hazard_integrates_step_by_step(backend):
+    """Untagged survival under a tagging hazard that changes every step is exp(-sum (a_j + e) dt)."""
+    _needs(backend)
+    n, dt = 100_000, 2.0
+    tagging = np.array([0.01, 0.3, 0.0, 0.15, 0.05, 0.4])
+    h = _hazards(tagging.size, dt, tagging=tagging, intrinsic=0.02, slots=1)
+    result = _run(backend, h, np.ones(n, np.int64), np.zeros(n, np.int64))
+    expected = np.exp(-np.concatenate([[0.0], np.cumsum((tagging + 0.02) * dt)]))
+    assert np.all(_binomial_z(result.untagged / n, expected, n) < Z_MAX)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tag_then_engulf_chain_matches_closed_form(backend):
+    """Tagged fraction of spines starting untagged: a/(b-a) (e^{-(a+e)t} - e^{-(b+e)t}) for constant hazards."""
+    _needs(backend)
+    n, dt, a, b, e = 100_000, 1.0, 0.3, 0.1, 0.05
+    h = _hazards(12, dt, tagging=a, engulfment=b, intrinsic=e, slots=1)
+    result = _run(backend, h, np.ones(n, np.int64), np.zeros(n, np.int64))
+    t = h.edges_h
+    expected = a / (b - a) * (np.exp(-(a + e) * t) - np.exp(-(b + e) * t))
+    assert np.all(_binomial_z(result.tagged / n, expected, n) < Z_MAX)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_births_are_poisson_with_the_segment_rate(backend):
+    """No losses, constant formation 0.5/h per segment: mean count after t is 0.5 t (Poisson SE)."""
+    _needs(backend)
+    n, rate = 20_000, 0.5
+    h = _hazards(8, 1.0, formation=rate, slots=40)
+    result = _run(backend, h, np.zeros(n, np.int64), np.zeros(n, np.int64))
+    mean = rate * h.edges_h[1:]
+    z = np.abs(result.untagged[1:] / n - mean) / np.sqrt(mean / n)
+    assert np.all(z < Z_MAX)
+    assert result.blocked_births == 0
+
+
+# ---------------------------------------------------------------------- engine against the ODE
+AGREEMENT = {
+    "vehicle": ["experiment=vehicle"],
+    "high_dose": ["experiment=shi2022_high_dose"],
+    "tspo_ko": ["experiment=shi2022_high_dose", "genotype=tspo_ko"],
+}
+
+
+def _agreement(overrides: list[str], backend: str, replicates: int, segments: int):
+    common = ["output_step_h=6", "engine.progress=false", "engine.record_spines=false"]
+    ode = sim.simulate(sim.load_config(overrides + common[:1]))
+    agent_cfg = sim.load_config(
+        overrides
+        + common
+        + [
+            "engine=agents",
+            f"engine.backend={backend}",
+            f"engine.replicates={replicates}",
+            f"engine.segments={segments}",
+        ]
+    )
+    return ode, sim.simulate(agent_cfg)
+
+
+@pytest.mark.parametrize("case", list(AGREEMENT))
+def test_agent_mean_matches_ode_within_five_standard_errors(case):
+    _needs("numba")
+    ode, agent = _agreement(AGREEMENT[case], "numba", replicates=64, segments=100)
+    for name in ("spine_density", "tagged_spine_density"):
+        values = agent[name]
+        mean = values.mean("replicate")
+        se = values.std("replicate", ddof=1) / np.sqrt(values.sizes["replicate"])
+        z = np.abs(mean - ode[name]) / se
+        assert float(z.max()) < Z_MAX, f"{case}: {name} off by {float(z.max()):.1f} SE at day {float(z.idxmax()):.2f}"
+
+
+def test_numpy_backend_matches_ode_within_five_standard_errors():
+    """The pure-numpy stepper (fallback without numba) over dosing and early withdrawal."""
+    ode, agent = _agreement(["experiment=shi2022_high_dose", "duration_days=21"], "numpy", replicates=24, segments=100)
+    for name in ("spine_density", "tagged_spine_density"):
+        values = agent[name]
+        se = values.std("replicate", ddof=1) / np.sqrt(values.sizes["replicate"])
+        z = np.abs(values.mean("replicate") - ode[name]) / se
+        assert float(z.max()) < Z_MAX, f"{name} off by {float(z.max()):.1f} SE"
+
+
+def test_stationary_distribution_mean_is_the_mean_field_fixed_point(hydra_model):
+    engine = AgentEngine(segments=1)
+    y0 = hydra_model.initial_state()
+    names = hydra_model.state_names
+    i_act, i_c1q = names.index("activation"), names.index("c1q")
+    h0 = engine.hazards(hydra_model, np.array([0.0, 1.0]), y0[i_act : i_act + 1], y0[i_c1q : i_c1q + 1])
+    untagged, tagged, p = stationary_distribution(
+        h0.formation[0], h0.homeostasis, h0.tagging[0], h0.engulfment[0], h0.intrinsic
+    )
+    np.testing.assert_allclose(p.sum(), 1.0)
+    length = engine.segment_length_um
+    expected = hydra_model.spines.initial_state() * length
+    np.testing.assert_allclose([p @ untagged, p @ tagged], expected, rtol=1e-6)
+    # homeostasis makes the count less variable than Poisson
+    total = untagged + tagged
+    assert p @ (total - p @ total) ** 2 < p @ total
+
+
+# ---------------------------------------------------------------------- seeds and schema
+def _small(seed: int, **engine) -> tuple[sim.RunConfig, object]:
+    settings = {"replicates": 3, "segments": 8, "progress": False, **engine}
+    overrides = ["experiment=shi2022_high_dose", "debug=smoke", f"seed={seed}", "engine=agents"]
+    cfg = sim.load_config(overrides + [f"engine.{k}={str(v).lower()}" for k, v in settings.items()])
+    return cfg, sim.simulate(cfg)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_seed_gives_identical_bits_and_other_seeds_differ(backend):
+    _needs(backend)
+    _, first = _small(7, backend=backend)
+    _, again = _small(7, backend=backend)
+    _, other = _small(8, backend=backend)
+    for name in first.data_vars:
+        assert first[name].values.tobytes() == again[name].values.tobytes(), name
+    assert first.attrs["seed"] == 7
+    assert not np.array_equal(first.spine_density.values, other.spine_density.values)
+    assert not np.array_equal(first.birth_time.values, other.birth_time.values, equal_nan=True)
+
+
+def test_replicate_depends_only_on_seed_and_index():
+    _needs("numba")
+    _, three = _small(3, replicates=3)
+    _, five = _small(3, replicates=5)
+    np.testing.assert_array_equal(three.spine_density.values, five.spine_density.isel(replicate=slice(0, 3)).values)
+
+
+def test_chunking_and_record_buffer_retries_do_not_change_results(monkeypatch):
+    _needs("numba")
+    _, reference = _small(11, segments=20)
+    monkeypatch.setattr(agents, "_CHUNK_SEGMENTS", 3)
+    monkeypatch.setattr(agents, "_RECORD_HEADROOM", 0.01)  # forces replays of chunks with larger buffers
+    _, chunked = _small(11, segments=20)
+    for name in ("spine_density", "birth_time", "loss_time", "tag_time", "spine_position", "engulfed"):
+        np.testing.assert_array_equal(reference[name].values, chunked[name].values)
+
+
+def test_same_schema_as_the_ode_engine_plus_replicate():
+    cfg, agent = _small(0)
+    ode = sim.simulate(dataclasses.replace(cfg, engine=sim.OdeEngine()))
+    per_spine = {"birth_time", "loss_time", "tag_time", "engulfed", "spine_position"}
+    assert set(agent.data_vars) == set(ode.data_vars) | per_spine
+    for name in ode.data_vars:
+        assert agent[name].attrs == ode[name].attrs, name
+        extra = set(agent[name].dims) - set(ode[name].dims)
+        assert extra <= {"replicate"}, name
+    assert "replicate" in agent.spine_density.dims
+    assert agent.birth_time.dims == ("replicate", "spine")
+    assert agent["replicate"].attrs["units"] == "1"
+    for name in ("microglia_activation", "c1q_level", "tspo_occupancy"):  # same deterministic chain
+        np.testing.assert_allclose(agent[name], ode[name], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_spine_records_reproduce_the_counts(backend):
+    """Spines present at each output time according to the records = density x dendrite length."""
+    _needs(backend)
+    cfg, ds = _small(5, backend=backend)
+    t = ds.time
+    born = ds.birth_time.isnull() | (ds.birth_time <= t)
+    alive = ds.loss_time.isnull() | (ds.loss_time > t)
+    count = (ds.spine_position.notnull() & born & alive).sum("spine")
+    length = cfg.engine.segments * cfg.engine.segment_length_um
+    np.testing.assert_allclose(count, ds.spine_density * length, rtol=0, atol=1e-9)
+    positions = ds.spine_position.values[np.isfinite(ds.spine_position.values)]
+    assert positions.min() >= 0 and positions.max() < length
+    engulfed = ds.engulfed.values
+    assert set(np.unique(engulfed[np.isfinite(engulfed)])) <= {0.0, 1.0}
+    assert np.all(np.isnan(engulfed) == np.isnan(ds.loss_time.values))
+    eaten = engulfed == 1.0
+    tag, loss, birth = ds.tag_time.values[eaten], ds.loss_time.values[eaten], ds.birth_time.values[eaten]
+    assert np.all((tag <= loss) | (np.isnan(tag) & np.isnan(birth)))  # tagged before eaten (or before time zero)
+    assert np.isfinite(tag).any()
+
+
+def test_without_records_there_is_no_spine_dimension():
+    _, ds = _small(0, record_spines=False)
+    assert "spine" not in ds.dims and "birth_time" not in ds
+
+
+def test_falls_back_to_numpy_without_numba(monkeypatch):
+    monkeypatch.setattr(agents, "_kernel", lambda: None)
+    assert AgentEngine().resolved_backend == "numpy"
+    with pytest.raises(ConfigError, match="engine.backend"):
+        AgentEngine(backend="numba")
+
+
+# ---------------------------------------------------------------------- configuration errors
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("engine.backend=gpu", "engine.backend"),
+        ("engine.replicates=0", "engine.replicates"),
+        ("engine.segment_length_um=-1", "engine.segment_length_um"),
+        ("engine.dt_h=0", "engine.dt_h"),
+        ("engine.capacity_factor=0.5", "engine.capacity_factor"),
+    ],
+)
+def test_bad_engine_values_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        sim.load_config(["engine=agents", override])
+
+
+def test_contacts_too_rare_for_the_tagging_and_engulfment_rates(model):
+    engine = AgentEngine(replicates=1, segments=1, contact_rate_per_h=0.01, progress=False)
+    with pytest.raises(ConfigError, match=r"engine\.contact_rate_per_h"):
+        engine.simulate(model, np.linspace(0.0, 48.0, 9), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_recording_spines_does_not_change_the_trajectories(backend):
+    _needs(backend)
+    _, recorded = _small(4, backend=backend)
+    _, plain = _small(4, backend=backend, record_spines=False)
+    np.testing.assert_array_equal(recorded.spine_density.values, plain.spine_density.values)
+    np.testing.assert_array_equal(recorded.tagged_spine_density.values, plain.tagged_spine_density.values)

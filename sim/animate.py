@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
@@ -60,7 +61,7 @@ def dendrite_frames(
     segments: int = 3,
     segment_length_um: float = 40.0,
     frames: int = 120,
-):
+) -> tuple[xr.Dataset, xr.Dataset, np.ndarray]:
     """Simulate the drawn segments: (agent result, mean-field result, frame times [d])."""
     times_h = np.linspace(0.0, duration_days * 24.0, frames)
     engine = AgentEngine(

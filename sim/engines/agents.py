@@ -80,6 +80,7 @@ import functools
 import math
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -498,7 +499,9 @@ class AgentEngine:
         baseline = model.spines.baseline_density_per_um * self.segment_length_um
         return int(math.ceil(self.capacity_factor * baseline)) + 4
 
-    def hazards(self, model: PruningModel, edges_h: np.ndarray, activation: np.ndarray, c1q: np.ndarray):
+    def hazards(
+        self, model: PruningModel, edges_h: np.ndarray, activation: np.ndarray, c1q: np.ndarray
+    ) -> SpineHazards:
         """Per-step hazards from activation and C1q at the step midpoints, through the stage methods."""
         sp, mg, n = model.spines, model.microglia, model.microglia_density
         length, s0 = self.segment_length_um, sp.baseline_density_per_um
@@ -537,7 +540,9 @@ class AgentEngine:
                 "(or lengthen spines.tagged_dwell_h)"
             )
 
-    def _initial_sampler(self, model: PruningModel, h0: SpineHazards):
+    def _initial_sampler(
+        self, model: PruningModel, h0: SpineHazards
+    ) -> tuple[Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]], str]:
         """Function drawing (untagged, tagged) counts for every segment, and the distribution's name."""
         names = model.state_names
         y0 = model.initial_state()
@@ -566,7 +571,9 @@ class AgentEngine:
         return poisson, "poisson"
 
     # ------------------------------------------------------------------ run
-    def simulate(self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator | None = None):
+    def simulate(
+        self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator | None = None
+    ) -> dict[str, Any]:
         """Outputs (name -> array) at ``times_h`` [h]; spine outputs have a leading ``replicate`` axis."""
         times_h = np.asarray(times_h, dtype=float)
         if rng is None:

@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +102,27 @@ def _git(*args: str) -> str:
         return ""
 
 
+_GIT_STATE: dict[str, Any] = {"read_at": -math.inf, "commit": "unknown", "dirty": 0}
+_GIT_STATE_TTL_S = 10.0
+
+
+def git_state() -> tuple[str, int]:
+    """``(commit, dirty)`` of the source tree, re-read at most every 10 s (two git calls cost ~6 ms per run)."""
+    now = time.monotonic()
+    if now - _GIT_STATE["read_at"] > _GIT_STATE_TTL_S:
+        _GIT_STATE.update(
+            read_at=now,
+            commit=_git("rev-parse", "HEAD") or "unknown",
+            dirty=1 if _git("status", "--porcelain", "--untracked-files=no") else 0,
+        )
+    return _GIT_STATE["commit"], _GIT_STATE["dirty"]
+
+
 def provenance(config_yaml: str, seed: int, engine: str) -> dict[str, Any]:
     """Global attributes: version, git commit, resolved config, seed, timestamp and command line."""
     from sim import __version__
 
-    commit = _git("rev-parse", "HEAD") or "unknown"
-    dirty = 1 if _git("status", "--porcelain", "--untracked-files=no") else 0
+    commit, dirty = git_state()
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "title": "synaprune simulation: benzodiazepine -> TSPO -> microglia -> dendritic spines",

@@ -89,9 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}"
     )
-    print(
-        f"{len(settings)} settings x {args.repeat} repeats = {compute_ms.size} updates, output grid {demo.output_step_h:g} h"
-    )
+    grid = f"output grid {demo.output_step_h:g} h + {len(demo.peak_offsets_h)} points after each dose"
+    print(f"{len(settings)} settings x {args.repeat} repeats = {compute_ms.size} updates, {grid}")
     print(f"compute          median {np.median(compute_ms):6.1f} ms   90th pct {np.percentile(compute_ms, 90):6.1f} ms")
     print(f"compute + redraw median {np.median(total_ms):6.1f} ms   90th pct {np.percentile(total_ms, 90):6.1f} ms")
     print(

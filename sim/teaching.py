@@ -15,6 +15,7 @@ ipywidgets and :class:`sim.plotting.TeachingFigure`; ipywidgets and matplotlib a
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import time
 from collections.abc import Iterable
@@ -63,6 +64,9 @@ class TeachingDemo:
     output_step_h
         Spacing of the output grid [h]. 3 h keeps every whole day on the grid (the behavioural test times)
         while keeping the readout arrays small.
+    peak_offsets_h
+        Extra output times after every dose [h], so that concentration and occupancy peaks (about 0.5 h after an
+        i.p. dose) are on the grid: a 3-h grid alone would show a third of diazepam's true peak TSPO occupancy.
     overrides
         Extra Hydra overrides applied when each drug is composed (e.g. ``["spines=hippocampus"]``).
     rtol, atol
@@ -74,14 +78,19 @@ class TeachingDemo:
 
     species: str = "mouse"
     output_step_h: float = 3.0
+    peak_offsets_h: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5)
     overrides: tuple[str, ...] = ()
     rtol: float | None = 1e-5
     atol: float | None = 1e-9
 
     def __post_init__(self) -> None:
-        if not (self.output_step_h > 0 and 24.0 % self.output_step_h == 0):
+        per_day = 24.0 / self.output_step_h if self.output_step_h > 0 else math.nan
+        if not (per_day >= 1 and abs(per_day - round(per_day)) < 1e-9):
             raise ValueError(f"output_step_h = {self.output_step_h!r} must be positive and divide 24 h")
         self.overrides = tuple(self.overrides)
+        self.peak_offsets_h = tuple(float(v) for v in self.peak_offsets_h)
+        if any(not 0 < v < self.output_step_h for v in self.peak_offsets_h):
+            raise ValueError(f"peak_offsets_h = {self.peak_offsets_h!r} must lie strictly between 0 and output_step_h")
         self._models: dict[str, PruningModel] = {}
         self._engines: dict[str, Any] = {}
         self._genotypes: dict[str, Any] = {}
@@ -105,6 +114,13 @@ class TeachingDemo:
         for option in DEPLETION.values():
             self._depletion(option)
         return self
+
+    def with_grid(self, output_step_h: float, peak_offsets_h: Iterable[float] = ()) -> TeachingDemo:
+        """A demo with another output grid that shares this one's composed models (no recomposition)."""
+        other = dataclasses.replace(self, output_step_h=output_step_h, peak_offsets_h=tuple(peak_offsets_h))
+        other._models, other._engines = self._models, self._engines
+        other._genotypes, other._depletions = self._genotypes, self._depletions
+        return other
 
     def base_model(self, drug: str) -> PruningModel:
         """The model of ``drug`` as composed from the configuration files (cached)."""
@@ -166,10 +182,16 @@ class TeachingDemo:
             depletion=self._depletion(DEPLETION[bool(depleted)]),
         )
 
-    def times_h(self, duration_days: float) -> np.ndarray:
-        """Output grid from 0 to ``duration_days`` in steps of ``output_step_h`` [h]."""
-        n = int(math.floor(duration_days * 24.0 / self.output_step_h + 1e-9))
-        return self.output_step_h * np.arange(n + 1)
+    def times_h(self, duration_days: float, dose_times_h: Iterable[float] = ()) -> np.ndarray:
+        """Output grid [h]: 0 to ``duration_days`` every ``output_step_h``, plus the peak offsets after doses.
+
+        ``peak_offsets_h`` are added after every time in ``dose_times_h`` [h] that falls within the run.
+        """
+        end = duration_days * 24.0
+        n = int(math.floor(end / self.output_step_h + 1e-9))
+        grid = self.output_step_h * np.arange(n + 1)
+        extra = [t + o for t in dose_times_h for o in self.peak_offsets_h if t + o < end]
+        return np.union1d(grid, extra) if extra else grid
 
     def update(
         self,
@@ -184,13 +206,14 @@ class TeachingDemo:
         """Simulate one setting: ``days`` daily doses, then ``follow_up_days`` drug-free days.
 
         Parameters are those of :meth:`model` plus ``follow_up_days`` [d], the withdrawal follow-up after the
-        last dosing day. Returns the usual result Dataset (``time`` in days) on the demo's coarse grid, with the
+        last dosing day. Returns the usual result Dataset (``time`` in days) on the demo's grid (:meth:`times_h`), with the
         settings in its attributes (``teaching_*``).
         """
         if not follow_up_days >= 0:
             raise ValueError(f"follow_up_days = {follow_up_days!r} is not allowed: it must be >= 0")
         model = self.model(drug, dose_mg_per_kg, days, genotype, depleted, **regimen)
-        ds = simulate_model(model, self.times_h(days + follow_up_days), self._engines[drug])
+        doses_h, _ = model.regimen.bolus_events(model.species.body_weight_kg, days + follow_up_days)
+        ds = simulate_model(model, self.times_h(days + follow_up_days, doses_h), self._engines[drug])
         ds.attrs.update(
             teaching_days=float(days),
             teaching_follow_up_days=float(follow_up_days),
@@ -244,6 +267,13 @@ def summary_values(ds: xr.Dataset, nor_drug_free: float | None = None) -> dict[s
     later = np.flatnonzero((t >= t[lowest]) & (100.0 - rel < RECOVERY_THRESHOLD_PERCENT))
     recovery = float(t[later[0]]) if later.size else math.nan  # as sim.validation.recovery_day
     tspo, gabaa = ds.tspo_occupancy.values, ds.gabaa_occupancy.values
+
+    def time_mean(y: np.ndarray) -> float:  # the grid may be uneven (extra points after doses)
+        if dosing.sum() < 2:
+            return 0.0
+        td, yd = t[dosing], y[dosing]
+        return float(np.sum(0.5 * (yd[1:] + yd[:-1]) * np.diff(td)) / (td[-1] - td[0]))
+
     cumulative = ds.cumulative_dose.values
     dosed = np.flatnonzero(np.diff(cumulative, prepend=0.0) > 0)  # grid points at or just after a dose
     last_dose = float(t[dosed[-1]]) if dosed.size else math.nan
@@ -255,9 +285,9 @@ def summary_values(ds: xr.Dataset, nor_drug_free: float | None = None) -> dict[s
         "spine_loss_at_test": 100.0 - float(np.interp(day, t, rel)),
         "peak_brain_concentration": float(np.max(_values(ds.brain_concentration)[parent])),
         "peak_tspo_occupancy": float(np.max(tspo)),
-        "mean_tspo_occupancy": float(np.mean(tspo[dosing])) if dosing.any() else 0.0,
+        "mean_tspo_occupancy": time_mean(tspo),
         "peak_gabaa_occupancy": float(np.max(gabaa)),
-        "mean_gabaa_occupancy": float(np.mean(gabaa[dosing])) if dosing.any() else 0.0,
+        "mean_gabaa_occupancy": time_mean(gabaa),
         "peak_microglia_activation": float(np.max(_values(ds.microglia_activation))),
         "nor_at_test": nor_test,
         "nor_drop_at_test": nor0 - nor_test,
@@ -278,11 +308,11 @@ _SUMMARY = {
         "(NaN: not within the run; the day of the lowest density if the loss never reached it)",
     ),
     "spine_loss_at_test": ("percent", "spine loss on the test day (24 h after the last dose)"),
-    "peak_brain_concentration": ("uM", "peak total brain concentration of the administered drug"),
-    "peak_tspo_occupancy": ("1", "peak fraction of TSPO sites occupied"),
-    "mean_tspo_occupancy": ("1", "mean TSPO occupancy from the first dose to the test day"),
-    "peak_gabaa_occupancy": ("1", "peak fraction of GABA-A benzodiazepine sites occupied"),
-    "mean_gabaa_occupancy": ("1", "mean GABA-A occupancy from the first dose to the test day"),
+    "peak_brain_concentration": ("uM", "peak total brain concentration of the administered drug (on the output grid)"),
+    "peak_tspo_occupancy": ("1", "peak fraction of TSPO sites occupied (on the output grid)"),
+    "mean_tspo_occupancy": ("1", "time-averaged TSPO occupancy from the first dose to the test day"),
+    "peak_gabaa_occupancy": ("1", "peak fraction of GABA-A benzodiazepine sites occupied (on the output grid)"),
+    "mean_gabaa_occupancy": ("1", "time-averaged GABA-A occupancy from the first dose to the test day"),
     "peak_microglia_activation": ("1", "peak microglial activation"),
     "nor_at_test": ("1", "novel-object-recognition discrimination index on the test day"),
     "nor_drop_at_test": ("1", "drop of the NOR discrimination index from its drug-free value on the test day"),
@@ -359,6 +389,206 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None,
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- lesson plan
+@dataclasses.dataclass
+class LessonQuestion:
+    """A question of the lesson plan (``docs/teaching.md``) and how the model answers it.
+
+    ``quantity`` is a key of :func:`summary_values`, ``"<variable>@<day>"`` (the variable interpolated to that day
+    [d]) or ``"minimal_detectable_nor"`` / ``"minimal_detectable_alternation"`` (the smallest group difference a
+    10-vs-10 comparison detects, :meth:`sim.cognition.BehaviouralReadout.minimal_detectable_drop`).
+    """
+
+    key: str
+    question: str
+    settings: dict[str, Any]
+    quantity: str
+    units: str
+    decimals: int = 1
+
+
+_HIGH = {"drug": "diazepam", "dose_mg_per_kg": 5.0, "days": 7, "follow_up_days": 63}
+_LOW = {"drug": "diazepam", "dose_mg_per_kg": 1.0, "days": 56, "follow_up_days": 84}
+
+#: The questions of ``docs/teaching.md`` with the settings (keyword arguments of :meth:`TeachingDemo.update`)
+#: that answer them.
+LESSON: tuple[LessonQuestion, ...] = (
+    LessonQuestion("Q1", "peak TSPO occupancy (about 30 min after a dose)", _HIGH, "peak_tspo_occupancy", "1", 2),
+    LessonQuestion("Q1", "peak GABA-A occupancy (about 30 min after a dose)", _HIGH, "peak_gabaa_occupancy", "1", 2),
+    LessonQuestion("Q2", "TSPO occupancy 24 h after the first dose", _HIGH, "tspo_occupancy@1", "1", 4),
+    LessonQuestion("Q2", "GABA-A occupancy 24 h after the first dose", _HIGH, "gabaa_occupancy@1", "1", 2),
+    LessonQuestion("Q3", "spine loss on day 7", _HIGH, "spine_loss_at_test", "percent"),
+    LessonQuestion("Q3", "lowest spine density", _HIGH, "lowest_spine_density", "percent"),
+    LessonQuestion("Q3", "day of the lowest spine density", _HIGH, "day_of_max_spine_loss", "d"),
+    LessonQuestion("Q4", "first day back within 2 % of baseline", _HIGH, "recovery_day", "d"),
+    LessonQuestion("Q5", "TSPO-KO: largest spine loss", _HIGH | {"genotype": "tspo_ko"}, "max_spine_loss", "percent"),
+    LessonQuestion(
+        "Q5", "TSPO-KO: peak GABA-A occupancy", _HIGH | {"genotype": "tspo_ko"}, "peak_gabaa_occupancy", "1", 2
+    ),
+    LessonQuestion(
+        "Q6",
+        "GABA-A-insensitive: largest spine loss",
+        _HIGH | {"genotype": "gabaa_bz_insensitive"},
+        "max_spine_loss",
+        "percent",
+    ),
+    LessonQuestion(
+        "Q6",
+        "GABA-A-insensitive: peak GABA-A occupancy",
+        _HIGH | {"genotype": "gabaa_bz_insensitive"},
+        "peak_gabaa_occupancy",
+        "1",
+        2,
+    ),
+    LessonQuestion("Q7", "PLX5622: peak TSPO occupancy", _HIGH | {"depleted": True}, "peak_tspo_occupancy", "1", 2),
+    LessonQuestion(
+        "Q7", "PLX5622: peak microglial activation", _HIGH | {"depleted": True}, "peak_microglia_activation", "1", 3
+    ),
+    LessonQuestion(
+        "Q7", "PLX5622: lowest spine density", _HIGH | {"depleted": True}, "lowest_spine_density", "percent"
+    ),
+    LessonQuestion(
+        "Q8",
+        "XBD173 1 mg/kg/day x 7 d: largest spine loss",
+        _HIGH | {"drug": "xbd173", "dose_mg_per_kg": 1.0},
+        "max_spine_loss",
+        "percent",
+    ),
+    LessonQuestion(
+        "Q8",
+        "XBD173 1 mg/kg/day x 7 d: peak GABA-A occupancy",
+        _HIGH | {"drug": "xbd173", "dose_mg_per_kg": 1.0},
+        "peak_gabaa_occupancy",
+        "1",
+        2,
+    ),
+    LessonQuestion("Q9", "1 mg/kg/day: spine loss on day 7", _LOW, "spine_loss_at_test@7", "percent"),
+    LessonQuestion("Q9", "1 mg/kg/day x 56 d: spine loss on day 56", _LOW, "spine_loss_at_test", "percent"),
+    LessonQuestion("Q9", "1 mg/kg/day x 56 d: first day back within 2 %", _LOW, "recovery_day", "d"),
+    LessonQuestion(
+        "Q9",
+        "5 mg/kg/day x 14 d: largest spine loss",
+        _HIGH | {"days": 14, "follow_up_days": 56},
+        "max_spine_loss",
+        "percent",
+    ),  # fmt: skip
+    LessonQuestion("Q10", "vehicle: NOR index", _LOW | {"dose_mg_per_kg": 0.0}, "nor_at_test", "1", 3),
+    LessonQuestion("Q10", "1 mg/kg/day x 56 d: NOR index on day 56", _LOW, "nor_at_test", "1", 3),
+    LessonQuestion("Q10", "smallest detectable NOR drop (10 vs 10 mice)", _LOW, "minimal_detectable_nor", "1", 3),
+    LessonQuestion(
+        "Q10",
+        "vehicle: spontaneous alternation",
+        _LOW | {"dose_mg_per_kg": 0.0},
+        "spontaneous_alternation@56",
+        "percent",
+    ),  # fmt: skip
+    LessonQuestion(
+        "Q10", "1 mg/kg/day x 56 d: spontaneous alternation on day 56", _LOW, "spontaneous_alternation@56", "percent"
+    ),
+    LessonQuestion(
+        "Q10",
+        "smallest detectable alternation drop (10 vs 10 mice)",
+        _LOW,
+        "minimal_detectable_alternation",
+        "percent",
+    ),  # fmt: skip
+    LessonQuestion("Q11", "wild type: NOR index on day 7", _HIGH, "nor_at_test", "1", 3),
+    LessonQuestion("Q11", "TSPO-KO: NOR index on day 7", _HIGH | {"genotype": "tspo_ko"}, "nor_at_test", "1", 3),
+    LessonQuestion(
+        "Q11",
+        "GABA-A-insensitive: NOR index on day 7",
+        _HIGH | {"genotype": "gabaa_bz_insensitive"},
+        "nor_at_test",
+        "1",
+        3,
+    ),
+    LessonQuestion(
+        "Q12",
+        "clonazepam 5 mg/kg/day x 7 d: largest spine loss",
+        _HIGH | {"drug": "clonazepam"},
+        "max_spine_loss",
+        "percent",
+        2,
+    ),  # fmt: skip
+    LessonQuestion(
+        "Q12",
+        "clonazepam 5 mg/kg/day x 7 d: peak GABA-A occupancy",
+        _HIGH | {"drug": "clonazepam"},
+        "peak_gabaa_occupancy",
+        "1",
+        2,
+    ),
+)
+
+
+def answer(demo: TeachingDemo, question: LessonQuestion) -> float:
+    """The model's answer to ``question`` (in ``question.units``), simulated with ``demo``."""
+    quantity = question.quantity
+    if quantity.startswith("minimal_detectable_"):
+        cognition = demo.base_model(question.settings.get("drug", "diazepam")).cognition
+        sd = cognition.nor_between_animal_sd if quantity.endswith("nor") else cognition.alternation_between_animal_sd
+        return cognition.minimal_detectable_drop(sd)
+    ds = demo.update(**question.settings)
+    if "@" in quantity:
+        name, day = quantity.split("@")
+        if name == "spine_loss_at_test":
+            return 100.0 - float(np.interp(float(day), ds.time.values, _values(ds.spine_density_relative)))
+        return float(np.interp(float(day), ds.time.values, _values(ds[name])))
+    return summary_values(ds)[quantity]
+
+
+_UPDATE_DEFAULTS = {k: v.default for k, v in inspect.signature(TeachingDemo.update).parameters.items() if k != "self"}
+
+
+def _call(settings: dict[str, Any]) -> str:
+    """``update(...)`` with only the arguments that differ from :meth:`TeachingDemo.update`'s defaults."""
+    changed = {k: v for k, v in settings.items() if _UPDATE_DEFAULTS.get(k, inspect.Parameter.empty) != v}
+    return "update(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"
+
+
+def lesson_answers(demo: TeachingDemo | None = None) -> list[dict[str, Any]]:
+    """Every :data:`LESSON` question with the model's answer, as table rows (``value`` rounded as printed)."""
+    demo = demo or TeachingDemo()
+    rows = []
+    for q in LESSON:
+        value = answer(demo, q)
+        rows.append(
+            {
+                "Q": q.key,
+                "quantity": q.question,
+                "model": f"{value:.{q.decimals}f}" if math.isfinite(value) else "never",
+                "units": q.units,
+                "settings": f"`{_call(q.settings)}`",
+                "key": f"`{q.quantity}`",
+            }
+        )
+    return rows
+
+
+LESSON_MARKERS = ("<!-- lesson-answers:start -->", "<!-- lesson-answers:end -->")
+
+
+def lesson_markdown(demo: TeachingDemo | None = None) -> str:
+    """The answers table of ``docs/teaching.md`` (between :data:`LESSON_MARKERS`), with its generating command."""
+    demo = demo or TeachingDemo()
+    return (
+        f"{LESSON_MARKERS[0]}\n"
+        f"Generated by `python -m sim.teaching --write docs/teaching.md` with `TeachingDemo()` defaults: mouse, "
+        f"output every {demo.output_step_h:g} h plus {', '.join(f'{o:g}' for o in demo.peak_offsets_h)} h after "
+        f"each dose, solver rtol {demo.rtol:g} / atol {demo.atol:g}. Defaults of `update`: diazepam, 5 mg/kg/day, "
+        "7 days, 63 days follow-up, wild type, no depletion. Do not edit by hand; `tests/test_teaching.py` checks "
+        "these numbers against the model.\n\n" + markdown_table(lesson_answers(demo)) + f"\n{LESSON_MARKERS[1]}"
+    )
+
+
+def write_lesson_answers(path: str | Path, demo: TeachingDemo | None = None) -> None:
+    """Replace the answers block between :data:`LESSON_MARKERS` in ``path`` by a fresh :func:`lesson_markdown`."""
+    path = Path(path)
+    text = path.read_text()
+    start, end = (text.index(marker) for marker in LESSON_MARKERS)
+    path.write_text(text[:start] + lesson_markdown(demo) + text[end + len(LESSON_MARKERS[1]) :])
 
 
 # ---------------------------------------------------------------------------------------------- widgets
@@ -458,12 +688,36 @@ class TeachingApp:
 __all__ = [
     "DEPLETION",
     "GENOTYPES",
+    "LESSON",
+    "LessonQuestion",
     "TeachingApp",
     "TeachingDemo",
+    "answer",
     "available_drugs",
+    "lesson_answers",
+    "lesson_markdown",
     "describe",
     "markdown_table",
     "summarize",
     "summary_values",
     "behaviour_test_day",
+    "write_lesson_answers",
 ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.teaching [--write PATH]``: print the lesson answers table, or refresh it in ``PATH``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--write", type=Path, help="file whose lesson-answers block is replaced (docs/teaching.md)")
+    args = parser.parse_args(argv)
+    if args.write:
+        write_lesson_answers(args.write)
+    else:
+        print(lesson_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,6 +57,22 @@ def test_invalid_settings_raise(demo, bad):
         demo.update(**bad)
 
 
+@pytest.mark.parametrize("bad", [{"output_step_h": 5.0}, {"peak_offsets_h": (3.0,)}, {"peak_offsets_h": (0.0,)}])
+def test_invalid_grids_raise(bad):
+    with pytest.raises(ValueError):
+        TeachingDemo(**bad)
+
+
+def test_peaks_are_on_the_grid(demo):
+    """The extra points after each dose catch the occupancy peak that a 3-h grid misses."""
+    fine = demo.with_grid(0.25)
+    assert fine.base_model("diazepam") is demo.base_model("diazepam")  # shared, not recomposed
+    peak = summary_values(demo.update())["peak_tspo_occupancy"]
+    assert peak == pytest.approx(summary_values(fine.update())["peak_tspo_occupancy"], rel=0.02)
+    coarse = demo.with_grid(3.0)
+    assert summary_values(coarse.update())["peak_tspo_occupancy"] < 0.5 * peak
+
+
 def test_genotype_labels_and_option_names_are_equivalent(demo):
     for label, option in GENOTYPES.items():
         assert demo.model(genotype=label).genotype == demo.model(genotype=option).genotype
@@ -63,7 +80,10 @@ def test_genotype_labels_and_option_names_are_equivalent(demo):
 
 def test_grid_and_attributes(demo):
     ds = demo.update(days=7, follow_up_days=21)
-    np.testing.assert_allclose(ds.time.values, np.arange(0, 28 * 24 + 1, 3.0) / 24.0)
+    regular = np.arange(0, 28 * 24 + 1, 3.0)
+    after_doses = [24.0 * day + offset for day in range(7) for offset in demo.peak_offsets_h]
+    np.testing.assert_allclose(ds.time.values, np.union1d(regular, after_doses) / 24.0)
+    assert demo.times_h(1.0, [23.0]).tolist() == [3.0 * i for i in range(8)] + [23.25, 23.5, 24.0]
     assert ds.attrs["dosing_stop_day"] == 7.0 and ds.attrs["teaching_follow_up_days"] == 21.0
     assert ds.spine_density_relative.attrs["units"] == "percent"
 
@@ -79,7 +99,7 @@ def test_grid_and_attributes(demo):
 def test_demo_matches_the_composed_configuration(demo, settings, overrides):
     ds = demo.update(**settings)
     ref = reference(*overrides)
-    assert ds.sizes["time"] == ref.sizes["time"]
+    ds = ds.sel(time=ref.time)  # the demo adds output times after each dose
     np.testing.assert_allclose(ds.spine_density_relative, ref.spine_density_relative, rtol=0, atol=SPINE_ATOL_PERCENT)
     for name in ("tspo_occupancy", "gabaa_occupancy", "microglia_activation"):
         np.testing.assert_allclose(ds[name], ref[name], rtol=0, atol=OCCUPANCY_ATOL)
@@ -162,3 +182,62 @@ def test_app_refreshes_once_per_set_and_reports_timing(demo, monkeypatch):
     assert app.compute_s > 0 and app.redraw_s > 0 and "compute" in app.status.value
     app.controls["follow_up_days"].value = 21  # a slider move triggers exactly one refresh
     assert len(calls) == 2 and app.dataset.time[-1] == 35.0
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "teaching.md"
+
+
+def _answer_rows(text: str) -> list[list[str]]:
+    from sim.teaching import LESSON_MARKERS
+
+    block = text[text.index(LESSON_MARKERS[0]) : text.index(LESSON_MARKERS[1])]
+    lines = [line for line in block.splitlines() if line.startswith("| Q") and not line.startswith("| Q |")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_lesson_plan_numbers_match_the_model(demo):
+    """docs/teaching.md's answer key is what the model gives now (regenerate: python -m sim.teaching --write ...)."""
+    from sim.teaching import LESSON, lesson_answers
+
+    documented = _answer_rows(DOCS.read_text())
+    current = lesson_answers(demo)
+    assert len(documented) == len(current) == len(LESSON)
+    for row, now, question in zip(documented, current, LESSON):
+        q, quantity, value, units, settings, key = row
+        assert [q, quantity, units, settings, key] == [
+            now["Q"],
+            now["quantity"],
+            now["units"],
+            now["settings"],
+            now["key"],
+        ]
+        if value == "never":
+            assert now["model"] == "never", quantity
+        else:
+            half_digit = 0.5 * 10.0**-question.decimals
+            assert float(now["model"]) == pytest.approx(float(value), abs=half_digit + 1e-12), quantity
+
+
+def test_lesson_answers_are_rewritten_in_place(tmp_path, demo):
+    from sim.teaching import LESSON_MARKERS, write_lesson_answers
+
+    path = tmp_path / "lesson.md"
+    path.write_text(f"intro\n\n{LESSON_MARKERS[0]}\nstale\n{LESSON_MARKERS[1]}\n\noutro\n")
+    write_lesson_answers(path, demo)
+    text = path.read_text()
+    assert text.startswith("intro\n\n") and text.endswith("\n\noutro\n") and "stale" not in text
+    assert len(_answer_rows(text)) > 10
+
+
+def test_answer_quantities(demo):
+    from sim.teaching import LessonQuestion, answer
+
+    base = {"days": 7, "follow_up_days": 7}
+    ds = demo.update(**base)
+    at = answer(demo, LessonQuestion("X", "", base, "gabaa_occupancy@2.5", "1"))
+    assert at == pytest.approx(float(ds.gabaa_occupancy.interp(time=2.5)))
+    loss = answer(demo, LessonQuestion("X", "", base, "spine_loss_at_test@3", "percent"))
+    assert loss == pytest.approx(100 - float(ds.spine_density_relative.interp(time=3.0)))
+    mdd = answer(demo, LessonQuestion("X", "", base, "minimal_detectable_nor", "1"))
+    cognition = demo.base_model("diazepam").cognition
+    assert mdd == pytest.approx(cognition.minimal_detectable_drop(cognition.nor_between_animal_sd))

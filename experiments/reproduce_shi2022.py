@@ -4,7 +4,7 @@ Usage::
 
     python experiments/reproduce_shi2022.py [--out results/shi2022] [--docs] [override ...]
 
-``--docs`` also refreshes ``docs/validation.md`` and ``docs/figures/`` (the copies shown in the README).
+``--docs`` also refreshes ``docs/validation.md``, ``docs/figures/`` and the validation table in README.md.
 Extra arguments are Hydra overrides applied to every arm (e.g. ``engine=agents``).
 """
 
@@ -38,6 +38,11 @@ def markdown(rows: list[dict[str, str]], extras: dict[str, float], seconds: floa
         "from press coverage (Alzforum, Pharmazeutische Zeitung, Spektrum), not from the paper's source data, "
         "which were not accessible; **FOUND** is the paper's own text (figure title); **INFERRED** is our "
         "reasoning from binding data, not a study result.\n\n"
+        "Two predictions hold **by construction** and test the wiring rather than the biology: TSPO-KO mice have no "
+        "TSPO to occupy, and no path leads from GABA-A occupancy to spines (GABA-A acts only on the acute "
+        "behavioural readouts). The PLX5622 formation result depends on the assumed one-week depletion before "
+        "dosing: at steady state the homeostatic term lowers formation again as density rises. The NOR result "
+        "depends on the assumed behavioural mapping (NOR at chance at 20 % spine loss; 10 mice per group).\n\n"
     )
     keys = ["finding", "statement", "study", "status", "source", "role", "model", "tolerance", "result"]
     out.write("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n")
@@ -49,6 +54,23 @@ def markdown(rows: list[dict[str, str]], extras: dict[str, float], seconds: floa
     for k, v in extras.items():
         out.write(f"| {k} | {v:.3g} |\n")
     return out.getvalue()
+
+
+def readme_table(rows: list[dict[str, str]]) -> str:
+    lines = ["| finding | study | status | role | model | result |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [r["statement"], r["study"], r["status"], r["role"], r["model"], r["result"]]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def update_readme(rows: list[dict[str, str]], path: Path = ROOT / "README.md") -> None:
+    """Replace the table between the validation markers of the README."""
+    start, end = "<!-- validation:start -->", "<!-- validation:end -->"
+    text = path.read_text()
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{readme_table(rows)}\n{end}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,10 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(args.out / "validation.md", ROOT / "docs" / "validation.md")
         for name in figures:
             shutil.copy(args.out / name, ROOT / "docs" / "figures" / name)
+        update_readme(rows)
     for r in rows:
         print(f"{r['result']:4s}  {r['finding']:32s} {r['model']}")
     print(f"wrote {args.out}/validation.md, validation.csv and {len(figures)} figures ({seconds:.1f} s of simulation)")
-    return 0 if all(f.passed for f in findings) else 1
+    return 0 if all(f.passed for f in findings if f.required) else 1
 
 
 if __name__ == "__main__":

@@ -101,6 +101,8 @@ class Finding:
     model: str
     tolerance: str
     passed: bool
+    required: bool = True  # False: reported for completeness; a failure does not fail the reproduction
+    note: str = ""
 
 
 def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
@@ -269,7 +271,33 @@ def _behaviour(r: dict[str, xr.Dataset]) -> list[Finding]:
             "drop < minimal detectable",
             sa_drop < sa_mdd,
         ),
+        _memory_ordering(r),
     ]
+
+
+def _memory_ordering(r: dict[str, xr.Dataset]) -> Finding:
+    """Alzforum: high-dose mice 'had poorer memories than animals given low doses' (test timing not reported)."""
+
+    def nor(arm: str, day: float) -> float:
+        return float(_mean(r[arm].nor_discrimination_index).interp(time=day))
+
+    same_day = (nor("high_dose", 7.0), nor("low_dose", 7.0))
+    end = (nor("high_dose", 7.0), nor("low_dose", BEHAVIOUR_TEST_DAY))
+    return Finding(
+        "high_dose_poorer_memory",
+        "high dose gives poorer memory than low dose",
+        "poorer memories (timing not reported)",
+        "SECONDARY",
+        "Alzforum news 2022",
+        "prediction",
+        f"NOR DI at day 7: {same_day[0]:.3f} (5 mg/kg) vs {same_day[1]:.3f} (1 mg/kg); at the end of each regimen "
+        f"(day 7 vs day 56): {end[0]:.3f} vs {end[1]:.3f}",
+        "high < low at equal time since the first dose",
+        same_day[0] < same_day[1],
+        required=False,
+        note="The ordering reverses if each arm is tested at the end of its own regimen: the model predicts that "
+        "8 weeks at 1 mg/kg end with more spine loss than 1 week at 5 mg/kg.",
+    )
 
 
 def extra_readouts(results: dict[str, xr.Dataset]) -> dict[str, float]:
@@ -296,8 +324,8 @@ def as_table(findings: list[Finding]) -> list[dict[str, str]]:
             "study": f.study,
             "status": f.status,
             "source": f.source,
-            "role": f.role,
-            "model": f.model,
+            "role": f.role if f.required else f"{f.role} (not required)",
+            "model": f.model + (f". {f.note}" if f.note else ""),
             "tolerance": f.tolerance,
             "result": "pass" if f.passed else "FAIL",
         }

@@ -21,7 +21,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sim.config import SCHEMAS, config_dir, register_configs, to_run_config
+from sim.config import config_dir, register_configs, to_run_config, user_keys
 from sim.core.params import ConfigError
 from sim.io import check_writable, save_dataset
 from sim.run import simulate
@@ -29,24 +29,8 @@ from sim.run import simulate
 register_configs()
 
 
-# Stage classes as the user addresses them (``DosingRegimen.stop_day`` -> ``regimen.stop_day``).
-# Compound and CompoundPK sit under drug.compounds.<name> and pk.compounds.<name>, so they keep their class name.
-_KEY_OF_CLASS = {"RunConfig.": ""}
-_KEY_OF_CLASS.update(
-    {
-        f"{cls.__name__}.": f"{group}."
-        for group, classes in SCHEMAS.items()
-        for cls in classes
-        if "compound" not in group
-    }
-)
-
-
 def _fail(message: str) -> None:
-    for prefix, key in _KEY_OF_CLASS.items():
-        if message.startswith(prefix):
-            message = key + message[len(prefix) :]
-            break
+    message = user_keys(message)
     print(f"synaprune: error: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(2)
 

@@ -20,6 +20,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sim.binding import EquilibriumBinding
 from sim.cognition import BehaviouralReadout
+from sim.core.params import ConfigError
 from sim.dosing import DosingRegimen
 from sim.drug import Compound, Drug
 from sim.engines import ENGINES
@@ -92,11 +93,38 @@ def _schema(cls: type) -> DictConfig:
     return node
 
 
+def user_keys(message: str) -> str:
+    """Name stage fields as the user types them: ``DosingRegimen.stop_day = ...`` -> ``regimen.stop_day = ...``.
+
+    Compound and CompoundPK sit under ``drug.compounds.<name>`` and ``pk.compounds.<name>`` and keep their class
+    name.
+    """
+    prefixes = {"RunConfig.": ""}
+    prefixes.update(
+        {
+            f"{cls.__name__}.": f"{group}."
+            for group, classes in SCHEMAS.items()
+            for cls in classes
+            if "compound" not in group
+        }
+    )
+    for prefix, key in prefixes.items():
+        if message.startswith(prefix):
+            return key + message[len(prefix) :]
+    return message
+
+
 def to_run_config(cfg: DictConfig) -> RunConfig:
-    """Convert a composed config into a validated :class:`RunConfig` of real stage objects."""
-    obj = OmegaConf.to_object(cfg)
-    values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(RunConfig)}
-    return RunConfig(**values)
+    """Convert a composed config into a validated :class:`RunConfig` of real stage objects.
+
+    Raises :class:`~sim.core.params.ConfigError` naming the key as typed in an override.
+    """
+    try:
+        obj = OmegaConf.to_object(cfg)
+        values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(RunConfig)}
+        return RunConfig(**values)
+    except ConfigError as error:
+        raise ConfigError(user_keys(str(error))) from None
 
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:

@@ -116,7 +116,9 @@ def simulate(cfg: Any) -> xr.Dataset:
 
         cfg = to_run_config(cfg)
     ds = simulate_model(cfg.model(), cfg.times_h(), cfg.engine, cfg.seed)
-    ds.attrs.update(provenance(cfg.to_yaml(), cfg.seed, getattr(cfg.engine, "name", type(cfg.engine).__name__)))
+    settings = ", ".join(f"{key}={value}" for key, value in dataclasses.asdict(cfg.engine).items() if key != "name")
+    engine = f"{getattr(cfg.engine, 'name', type(cfg.engine).__name__)} ({settings})"
+    ds.attrs.update(provenance(cfg.to_yaml(), cfg.seed, engine))
     ds.attrs["experiment"] = cfg.name
     return ds
 

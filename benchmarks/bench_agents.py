@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_agents.py                       # numba backend, 1e4 1e5 1e6 spines
     python benchmarks/bench_agents.py --backend numpy --sizes 1e4 1e5
     python benchmarks/bench_agents.py --record              # also keep per-spine records
+    python benchmarks/bench_agents.py --cv 0.3              # heterogeneous microglial cells
 
 Each size runs in a fresh subprocess (clean peak RSS). The model is the full calibrated one
 (``experiment=shi2022_high_dose``: PK, binding, microglia, spines; 70 days, hourly output). A spine-step is one
@@ -26,7 +27,7 @@ import tracemalloc
 import numpy as np
 
 
-def child(size: float, backend: str, record: bool) -> dict:
+def child(size: float, backend: str, record: bool, cv: float) -> dict:
     import sim
     from sim.engines.agents import AgentEngine
     from sim.engines.ode import OdeEngine
@@ -43,6 +44,7 @@ def child(size: float, backend: str, record: bool) -> dict:
         backend=backend,
         record_spines=record,
         progress=False,
+        microglia_heterogeneity_cv=cv,
     )
     warm = AgentEngine(replicates=1, segments=2, backend=backend, record_spines=record, progress=False)
     warm.simulate(model, times[:49], np.random.default_rng(0))  # JIT / cache load, imports
@@ -72,6 +74,7 @@ def child(size: float, backend: str, record: bool) -> dict:
         "rss_bytes_per_spine": (rss_after - rss_before) / spines,
         "traced_bytes_per_spine": traced / spines,
         "backend": engine.resolved_backend,
+        "cells": engine.cells(model),
     }
 
 
@@ -80,25 +83,29 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6])
     parser.add_argument("--backend", default="numba", choices=["numba", "numpy", "auto"])
     parser.add_argument("--record", action="store_true", help="record per-spine events (birth, tag, loss)")
+    parser.add_argument("--cv", type=float, default=0.0, help="engine.microglia_heterogeneity_cv")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.backend, args.record)))
+        print(json.dumps(child(args.child, args.backend, args.record, args.cv)))
         return
-    print(f"backend={args.backend} record_spines={args.record}; 70-day high-dose run, dt = 1 h, one core")
+    print(
+        f"backend={args.backend} record_spines={args.record} microglia_heterogeneity_cv={args.cv}; "
+        "70-day high-dose run, dt = 1 h, one core"
+    )
     header = (
-        f"{'spines':>9} {'steps':>6} {'total [s]':>10} {'ODE [s]':>8} {'spine-steps/s':>14} "
+        f"{'spines':>9} {'cells':>6} {'steps':>6} {'total [s]':>10} {'ODE [s]':>8} {'spine-steps/s':>14} "
         f"{'(spines only)':>14} {'RSS B/spine':>12} {'traced B/spine':>15}"
     )
     print(header)
     for size in args.sizes:
-        command = [sys.executable, __file__, "--child", str(size), "--backend", args.backend]
+        command = [sys.executable, __file__, "--child", str(size), "--backend", args.backend, "--cv", str(args.cv)]
         if args.record:
             command.append("--record")
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         r = json.loads(done.stdout.strip().splitlines()[-1])
         print(
-            f"{r['spines']:9.3g} {r['steps']:6d} {r['total_s']:10.3f} {r['upstream_s']:8.3f} "
+            f"{r['spines']:9.3g} {r['cells']:6d} {r['steps']:6d} {r['total_s']:10.3f} {r['upstream_s']:8.3f} "
             f"{r['rate_total']:14.3g} {r['rate_spines']:14.3g} {r['rss_bytes_per_spine']:12.1f} "
             f"{r['traced_bytes_per_spine']:15.1f}"
         )

@@ -1,9 +1,17 @@
 """Teaching animation: one dendrite segment through dosing and withdrawal, spine by spine (a GIF).
 
-Runs :class:`sim.engines.agents.AgentEngine` for a single segment with the model's own parameters and draws
-spines appearing (they grow in over a few hours), C1q-tagged spines in magenta, microglial processes reaching
-out to engulf tagged spines, and regrowth after withdrawal. A timeline underneath shows microglial activation and
-the mean-field spine density with the dosing period shaded; a clock gives the day.
+Runs :class:`sim.engines.agents.AgentEngine` for one replicate of a few segments with the model's own parameters
+and draws spines appearing (they grow in over a few hours), C1q-tagged spines in magenta, microglial processes
+reaching out to engulf tagged spines, and regrowth after withdrawal. A timeline underneath shows microglial
+activation and the mean-field spine density with the dosing period shaded; a clock gives the day.
+
+The rows are the replicate's segments laid end to end (row ``r`` holds the dendrite from ``r x L`` to
+``(r + 1) x L``), as in the engine. Each microglial cell is drawn as a soma at the centre of its territory, the
+territories as alternately tinted bands along the shaft with dashed boundaries, and every process, productive or
+not, grows from the soma of the cell that owns the spine (``spine_cell``). A territory may run over the end of a
+row into the next one, and after depletion one cell may own several rows: its processes then cross rows. Soma
+area is proportional to the cell's responsiveness multiplier (all equal unless
+``engine.microglia_heterogeneity_cv > 0``).
 
 Besides the productive contacts that the engine simulates, the figure draws the unproductive surveillance
 contacts from the same contact process (rate ``contact_rate_per_h`` x microglia density per spine, each lasting
@@ -19,6 +27,7 @@ or from Python: ``save_dendrite_gif(sim.load_config([...]).model(), "dendrite.gi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -41,8 +50,9 @@ UNTAGGED_COLOUR = "#2f6fd0"
 TAGGED_COLOUR = "#d6297a"
 MICROGLIA_COLOUR = "#e08a1e"
 SHAFT_COLOUR = "#7d8b99"
-SOMA = (0.5, 3.2)  # microglia cell body: (fraction of the segment length, height above the shaft)
+SOMA_HEIGHT = 3.2  # height of a microglia cell body above the shaft of its row
 ROW_HEIGHT = 6.0  # vertical distance between drawn segments
+TERRITORY_TINTS = ("#fbe3c4", "#f3d2a6")  # alternate territories along the dendrite
 
 
 def _process(x0: float, y0: float, x1: float, y1: float, bend: float) -> np.ndarray:
@@ -61,11 +71,21 @@ def dendrite_frames(
     segments: int = 3,
     segment_length_um: float = 40.0,
     frames: int = 120,
+    engine: AgentEngine | None = None,
 ) -> tuple[xr.Dataset, xr.Dataset, np.ndarray]:
-    """Simulate the drawn segments: (agent result, mean-field result, frame times [d])."""
+    """Simulate the drawn segments: (agent result, mean-field result, frame times [d]).
+
+    ``engine`` supplies the microglia settings (territory, heterogeneity, contact rate, backend); its replicates,
+    segments and records are replaced by those of the drawing.
+    """
     times_h = np.linspace(0.0, duration_days * 24.0, frames)
-    engine = AgentEngine(
-        replicates=1, segments=segments, segment_length_um=segment_length_um, record_spines=True, progress=False
+    engine = dataclasses.replace(
+        engine or AgentEngine(),
+        replicates=1,
+        segments=segments,
+        segment_length_um=segment_length_um,
+        record_spines=True,
+        progress=False,
     )
     agents = simulate_model(model, times_h, engine, seed)
     mean_field = simulate_model(model, np.linspace(0.0, duration_days * 24.0, 8 * frames), OdeEngine(), seed)
@@ -86,6 +106,7 @@ def save_dendrite_gif(
     contact_minutes: float = 5.0,
     snapshot: str | Path | None = None,
     snapshot_day: float | None = None,
+    engine: AgentEngine | None = None,
 ) -> Path:
     """Write the animation of a few dendrite segments to ``path`` (GIF) and return the path.
 
@@ -100,7 +121,7 @@ def save_dendrite_gif(
     duration_days
         Simulated time [d].
     segments
-        Number of dendrite segments drawn (one row each, with its own microglia).
+        Number of dendrite segments drawn (one row each; laid end to end, they form one replicate's dendrite).
     segment_length_um
         Length of each drawn segment [um].
     frames, fps, dpi
@@ -109,6 +130,9 @@ def save_dendrite_gif(
         Duration of a drawn surveillance contact [min].
     snapshot, snapshot_day
         Also save the frame closest to ``snapshot_day`` [d] (default: the end of dosing) as a PNG.
+    engine
+        Agent-engine settings to draw with (microglial territory, heterogeneity, contact rate); default
+        :class:`~sim.engines.agents.AgentEngine` defaults.
     """
     agents, mean_field, days = dendrite_frames(
         model,
@@ -117,14 +141,21 @@ def save_dendrite_gif(
         segments=segments,
         segment_length_um=segment_length_um,
         frames=frames,
+        engine=engine,
     )
     length = segment_length_um
     spines = agents.isel(replicate=0)
     keep = np.isfinite(spines["spine_position"].values)
     birth, tag = spines["birth_time"].values[keep], spines["tag_time"].values[keep]
     loss, engulfed = spines["loss_time"].values[keep], spines["engulfed"].values[keep]
+    owner = spines["spine_cell"].values[keep].astype(int)
     row, x_pos = np.divmod(spines["spine_position"].values[keep], length)
     row_y = -ROW_HEIGHT * row
+    centres = spines["microglia_cell_position"].values
+    multiplier = spines["microglia_cell_multiplier"].values
+    territory_edges = np.concatenate([[0.0], 0.5 * (centres[1:] + centres[:-1]), [segments * length]])
+    soma_row, soma_x = np.divmod(centres, length)
+    soma_y = -ROW_HEIGHT * soma_row + SOMA_HEIGHT
     slots = int(agents.attrs["agent_slots_per_segment"])
     site = np.round(x_pos / (length / slots) - 0.5).astype(int)
     side = np.where(site % 2 == 0, 1.0, -1.0)
@@ -137,7 +168,6 @@ def save_dendrite_gif(
     )
     display_rng = np.random.default_rng([seed, 1])
     first, last = model.dosing_period_days
-    soma_x, soma_dy = SOMA[0] * length, SOMA[1]
 
     fig = Figure(figsize=(8.0, 2.2 + 1.75 * segments), dpi=dpi)
     grid = fig.add_gridspec(
@@ -152,8 +182,19 @@ def save_dendrite_gif(
     for r in range(segments):
         y0 = -ROW_HEIGHT * r
         ax.add_patch(Rectangle((0, y0 - 0.18), length, 0.36, color=SHAFT_COLOUR, zorder=2))
-        ax.scatter([soma_x], [y0 + soma_dy], s=220, color=MICROGLIA_COLOUR, zorder=4, edgecolors="none")
-    ax.text(soma_x + 1.2, soma_dy, "microglia", va="center", fontsize=8, color=MICROGLIA_COLOUR)
+        for c in range(centres.size):  # the part of each territory that lies in this row
+            x0 = max(territory_edges[c] - r * length, 0.0)
+            x1 = min(territory_edges[c + 1] - r * length, length)
+            if x1 > x0:
+                tint = TERRITORY_TINTS[c % 2]
+                ax.add_patch(Rectangle((x0, y0 - 1.5), x1 - x0, 3.0, color=tint, lw=0, zorder=0))
+        for edge in territory_edges[1:-1]:
+            if r * length < edge < (r + 1) * length:
+                x = edge - r * length
+                ax.plot([x, x], [y0 - 1.6, y0 + 1.6], color=MICROGLIA_COLOUR, lw=0.8, ls="--", zorder=1)
+    sizes = 220.0 * np.clip(multiplier, 0.25, 3.0)
+    ax.scatter(soma_x, soma_y, s=sizes, color=MICROGLIA_COLOUR, zorder=4, edgecolors="none")
+    ax.text(soma_x[0] + 1.6, soma_y[0], "microglia", va="center", fontsize=8, color=MICROGLIA_COLOUR)
     bar_y = -ROW_HEIGHT * (segments - 1) - 2.1
     ax.plot([0, 10], [bar_y, bar_y], color="k", lw=2)
     ax.text(5, bar_y + 0.15, "10 µm", ha="center", va="bottom", fontsize=7)
@@ -173,6 +214,7 @@ def save_dendrite_gif(
         Line2D([], [], color=MICROGLIA_COLOUR, lw=1.1, label="contact"),
         Line2D([], [], color=MICROGLIA_COLOUR, lw=2.8, label="engulfment"),
         Line2D([], [], marker="o", ls="", color=SHAFT_COLOUR, alpha=0.35, label="lost (other causes)"),
+        Line2D([], [], color=MICROGLIA_COLOUR, lw=0.8, ls="--", label="territory"),
     ]
     fig.legend(
         handles=legend,
@@ -180,7 +222,7 @@ def save_dendrite_gif(
         bbox_to_anchor=(0.55, 1.0),
         fontsize=7,
         frameon=False,
-        ncol=5,
+        ncol=6,
         columnspacing=1.0,
         handletextpad=0.3,
     )
@@ -232,7 +274,9 @@ def save_dendrite_gif(
         paths, widths = [], []
         for j in np.flatnonzero(hunting | touched | digesting):
             target = (tip[j] if alive[j] else full_tip[j]) + 0.15 * side[j]
-            paths.append(_process(soma_x, row_y[j] + soma_dy - 0.4, x_pos[j], target, bend=0.15 * length))
+            c = owner[j]  # the process comes from the cell whose territory holds the spine
+            bend = 0.15 * length if x_pos[j] >= soma_x[c] else -0.15 * length
+            paths.append(_process(soma_x[c], soma_y[c] - 0.4, x_pos[j], target, bend=bend))
             widths.append(1.1 if touched[j] else 2.8)
         processes.set_segments(paths)
         processes.set_linewidths(widths or [1.1])
@@ -285,7 +329,8 @@ def main(argv: list[str] | None = None) -> None:
         out = Path(args[i + 1])
         del args[i : i + 2]
     run = load_config(args)
-    path = save_dendrite_gif(run.model(), out, seed=run.seed, duration_days=run.duration_days)
+    engine = run.engine if isinstance(run.engine, AgentEngine) else None
+    path = save_dendrite_gif(run.model(), out, seed=run.seed, duration_days=run.duration_days, engine=engine)
     print(f"animation: {path.resolve()}")
 
 

@@ -116,9 +116,14 @@ def _main(cfg: DictConfig) -> None:
         print(f"figure: {figure.resolve()}")
     if cfg.get("animate"):  # `+animate=true`: teaching GIF of single spines (sim.animate), whatever the engine
         from sim.animate import save_dendrite_gif
+        from sim.engines.agents import AgentEngine
 
         movie = save_dendrite_gif(
-            run.model(), Path(out_dir) / "dendrite.gif", seed=run.seed, duration_days=run.duration_days
+            run.model(),
+            Path(out_dir) / "dendrite.gif",
+            seed=run.seed,
+            duration_days=run.duration_days,
+            engine=run.engine if isinstance(run.engine, AgentEngine) else None,  # its microglia settings
         )
         print(f"animation: {movie.resolve()}")
 

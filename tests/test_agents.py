@@ -14,7 +14,8 @@ import pytest
 import sim
 from sim.core.params import ConfigError
 from sim.engines import agents
-from sim.engines.agents import AgentEngine, SpineHazards, stationary_distribution
+from sim.engines.agents import AgentEngine, SpineHazards, Territories, stationary_distribution
+from sim.microglia import MicrogliaDepletion
 
 BACKENDS = ["numba", "numpy"]
 Z_MAX = 5.0  # standard errors
@@ -40,10 +41,10 @@ def _hazards(n_steps: int, dt: float, *, tagging=0.0, engulfment=0.0, intrinsic=
     )
 
 
-def _run(backend, h, init_u, init_t, seed=1, record=False):
+def _run(backend, h, init_u, init_t, seed=1, record=False, cells=None):
     run = agents._run_numba if backend == "numba" else agents._run_numpy
     out_times = h.edges_h.copy()
-    return run(h, init_u, init_t, np.random.default_rng(seed), out_times, record, lambda n: None)
+    return run(h, init_u, init_t, np.random.default_rng(seed), out_times, record, lambda n: None, cells)
 
 
 def _binomial_z(observed_fraction, expected_fraction, n):
@@ -166,9 +167,9 @@ def test_stationary_distribution_mean_is_the_mean_field_fixed_point(hydra_model)
 
 
 # ---------------------------------------------------------------------- seeds and schema
-def _small(seed: int, **engine) -> tuple[sim.RunConfig, object]:
+def _small(seed: int, extra: tuple[str, ...] = (), **engine) -> tuple[sim.RunConfig, object]:
     settings = {"replicates": 3, "segments": 8, "progress": False, **engine}
-    overrides = ["experiment=shi2022_high_dose", "debug=smoke", f"seed={seed}", "engine=agents"]
+    overrides = ["experiment=shi2022_high_dose", "debug=smoke", f"seed={seed}", "engine=agents", *extra]
     cfg = sim.load_config(overrides + [f"engine.{k}={str(v).lower()}" for k, v in settings.items()])
     return cfg, sim.simulate(cfg)
 
@@ -206,14 +207,17 @@ def test_chunking_and_record_buffer_retries_do_not_change_results(monkeypatch):
 def test_same_schema_as_the_ode_engine_plus_replicate():
     cfg, agent = _small(0)
     ode = sim.simulate(dataclasses.replace(cfg, engine=sim.OdeEngine()))
-    per_spine = {"birth_time", "loss_time", "tag_time", "engulfed", "spine_position"}
-    assert set(agent.data_vars) == set(ode.data_vars) | per_spine
+    per_spine = {"birth_time", "loss_time", "tag_time", "engulfed", "spine_position", "spine_cell"}
+    per_cell = {"microglia_cell_position", "microglia_cell_multiplier", "microglia_cell_engulfed"}
+    assert set(agent.data_vars) == set(ode.data_vars) | per_spine | per_cell
     for name in ode.data_vars:
         assert agent[name].attrs == ode[name].attrs, name
         extra = set(agent[name].dims) - set(ode[name].dims)
         assert extra <= {"replicate"}, name
     assert "replicate" in agent.spine_density.dims
     assert agent.birth_time.dims == ("replicate", "spine")
+    assert agent.microglia_cell_position.dims == ("replicate", "cell")
+    assert agent["cell"].attrs["units"] == "1"
     assert agent["replicate"].attrs["units"] == "1"
     for name in ("microglia_activation", "c1q_level", "tspo_occupancy"):  # same deterministic chain
         np.testing.assert_allclose(agent[name], ode[name], rtol=1e-6, atol=1e-9)
@@ -253,6 +257,140 @@ def test_falls_back_to_numpy_without_numba(monkeypatch):
         AgentEngine(backend="numba")
 
 
+# ---------------------------------------------------------------------- microglial cells and territories
+def test_cells_scale_with_microglia_density(model):
+    """50 x 20 um with 35 um territories: 29 cells intact, round(n x 29) after depletion, never fewer than one."""
+    engine = AgentEngine(segments=50, segment_length_um=20.0, microglia_territory_um=35.0)
+    expected = {0.0: 29, 0.5: 15, 0.9: 3, 0.95: 1, 0.99: 1}  # 0.5 x 29 = 14.5 rounds up; 0.99 x 29 = 0.29 -> 1
+    for fraction, cells in expected.items():
+        depleted = dataclasses.replace(model, depletion=MicrogliaDepletion(fraction_depleted=fraction))
+        assert engine.cells(depleted) == cells, fraction
+    tiny = AgentEngine(segments=1, segment_length_um=5.0, microglia_territory_um=35.0)
+    assert tiny.cells(model) == 1  # a dendrite shorter than a territory still has its cell
+
+
+def test_depletion_leaves_fewer_cells_with_larger_territories():
+    _, intact = _small(0, segments=20)
+    _, depleted = _small(0, segments=20, extra=["depletion=plx5622"])
+    assert intact.sizes["cell"] == 11 and depleted.sizes["cell"] == 1  # 400 um / 35 um; 0.1 x 11 = 1.1
+    assert depleted.attrs["agent_territory_length_um"] == pytest.approx(400.0)
+    assert intact.attrs["agent_territory_length_um"] == pytest.approx(400.0 / 11)
+    np.testing.assert_allclose(depleted.microglia_cell_position, 200.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_territories_partition_the_dendrite(backend):
+    """Every spine site lies in exactly one territory, and the kernel credits each engulfment to that cell."""
+    _needs(backend)
+    engine = AgentEngine(segments=40, segment_length_um=7.0, microglia_territory_um=23.0)
+    cells = engine.territories(sim.PruningModel(), np.random.default_rng(0))
+    length = 40 * 7.0
+    assert cells.n_cells == 12 and cells.edges_um[0] == 0.0 and cells.edges_um[-1] == length
+    assert np.all(np.diff(cells.edges_um) > 0)
+    h = _hazards(30, 1.0, tagging=0.05, engulfment=0.2, intrinsic=0.01, formation=0.3, slots=5)
+    h.segment_length_um = 7.0
+    sites = (np.arange(40)[:, None] * 7.0 + h.slot_offsets_um).ravel()
+    inside = (sites[:, None] >= cells.edges_um[:-1]) & (sites[:, None] < cells.edges_um[1:])
+    assert np.all(inside.sum(axis=1) == 1)  # exactly one territory per site
+    np.testing.assert_array_equal(inside.argmax(axis=1), cells.cell_of(sites))
+    result = _run(backend, h, np.full(40, 3, np.int64), np.ones(40, np.int64), record=True, cells=cells)
+    eaten = result.engulfed == 1.0
+    from_records = np.bincount(cells.cell_of(result.position_um[eaten]), minlength=cells.n_cells)
+    np.testing.assert_array_equal(result.cell_engulfed, from_records)
+    assert result.cell_engulfed.sum() > 20
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cell_multiplier_scales_the_tagging_hazard(backend):
+    """Two territories with multipliers 0.5 and 2: tagged fraction by t is 1 - exp(-m a t) in each (binomial SE)."""
+    _needs(backend)
+    n, a, steps = 20_000, 0.1, 10
+    h = _hazards(steps, 1.0, tagging=a, slots=1)
+    cells = Territories(np.array([0.0, n / 2, n]), np.array([0.5, 2.0]))
+    result = _run(backend, h, np.ones(n, np.int64), np.zeros(n, np.int64), record=True, cells=cells)
+    cell = cells.cell_of(result.position_um)
+    for c, m in enumerate(cells.multiplier):
+        tagged = np.isfinite(result.tag_h[cell == c]).mean()
+        expected = 1.0 - np.exp(-m * a * steps)
+        assert _binomial_z(tagged, expected, n / 2) < Z_MAX, (m, tagged, expected)
+
+
+def _dispersion_statistic(backend: str, cv: float, seed: int) -> tuple[float, int]:
+    """Chi-square statistic of per-cell engulfment counts against the homogeneous binomial, and its cell count.
+
+    Every segment starts with 4 tagged spines, engulfed at hazard 0.02/h for 10 h (no other events), so with
+    identical cells each cell's count is Binomial(spines, 1 - exp(-0.2)) and the statistic is chi-square with
+    one degree of freedom per cell.
+    """
+    segments, per_cell = 8_000, 50
+    h = _hazards(10, 1.0, engulfment=0.02, slots=4)
+    engine = AgentEngine(segments=segments, segment_length_um=1.0, microglia_territory_um=per_cell)
+    engine.microglia_heterogeneity_cv = cv
+    cells = engine.territories(sim.PruningModel(), np.random.default_rng(seed))
+    result = _run(backend, h, np.zeros(segments, np.int64), np.full(segments, 4, np.int64), seed, cells=cells)
+    n, p = 4 * per_cell, 1.0 - np.exp(-0.2)
+    counts = result.cell_engulfed
+    return float(np.sum((counts - n * p) ** 2 / (n * p * (1 - p)))), counts.size
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_heterogeneous_cells_overdisperse_engulfment_counts(backend):
+    """cv = 0: the per-cell counts are binomial (chi-square within 5 SE of its mean); cv = 0.5: far above.
+
+    With cv = 0.5 the expected statistic is about 1 + n Var(p_c) / (p (1 - p)) = 6 per cell (n = 200 spines per
+    cell), i.e. hundreds of standard errors above the homogeneous value, so ignoring the multipliers fails.
+    """
+    _needs(backend)
+    chi2, dof = _dispersion_statistic(backend, 0.0, seed=3)
+    assert abs(chi2 - dof) < Z_MAX * np.sqrt(2 * dof), chi2
+    chi2, dof = _dispersion_statistic(backend, 0.5, seed=3)
+    assert chi2 > dof + 10 * Z_MAX * np.sqrt(2 * dof), chi2
+
+
+def test_cell_multipliers_have_mean_one_and_the_requested_cv(model):
+    engine = AgentEngine(segments=20_000, segment_length_um=35.0, microglia_heterogeneity_cv=0.4)
+    m = engine.territories(model, np.random.default_rng(1)).multiplier
+    assert m.size == 20_000 and np.all(m >= 0)
+    assert abs(m.mean() - 1.0) < Z_MAX * 0.4 / np.sqrt(m.size)
+    assert abs(m.std() - 0.4) < 0.02  # sampling SE of the SD is about 0.4 x 1.1 / sqrt(2 x 20000) = 0.002
+    engine.microglia_heterogeneity_cv = 0.9  # the same seed keeps each cell's rank
+    again = engine.territories(model, np.random.default_rng(1)).multiplier
+    np.testing.assert_array_equal(np.argsort(m), np.argsort(again))
+    engine.microglia_heterogeneity_cv = 0.0
+    np.testing.assert_array_equal(engine.territories(model, np.random.default_rng(1)).multiplier, 1.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_heterogeneous_cells_are_reproducible_and_used(backend):
+    """Same seed and cv > 0: identical bits; the cells that engulf most are the ones with the largest multiplier."""
+    _needs(backend)
+    settings = {"backend": backend, "microglia_heterogeneity_cv": 1.0, "segments": 50, "replicates": 4}
+    settings["contact_rate_per_h"] = 2.0  # room for cells up to 10x as responsive as the mean (see the next test)
+    _, first = _small(2, **settings)
+    _, again = _small(2, **settings)
+    for name in first.data_vars:
+        assert first[name].values.tobytes() == again[name].values.tobytes(), name
+    m = first.microglia_cell_multiplier.values.ravel()
+    eaten = first.microglia_cell_engulfed.values.ravel()
+    assert first.sizes["cell"] == 29 and m.std() > 0.5
+    rank = np.corrcoef(np.argsort(np.argsort(m)), np.argsort(np.argsort(eaten)))[0, 1]
+    assert rank > 0.5, rank  # Spearman correlation; about 0 if the multipliers were ignored
+    cell = first.spine_cell.values
+    expected = np.floor(first.spine_position.values / first.attrs["agent_territory_length_um"])
+    np.testing.assert_array_equal(cell, np.minimum(expected, first.sizes["cell"] - 1))
+    engulfed = (first.engulfed == 1).values
+    for r in range(first.sizes["replicate"]):
+        counts = np.bincount(cell[r][engulfed[r]].astype(int), minlength=first.sizes["cell"])
+        np.testing.assert_array_equal(counts, first.microglia_cell_engulfed.values[r])
+
+
+def test_contact_check_counts_the_most_responsive_cell(model):
+    """Hazards that fit the contacts of an average cell can still be too fast for a cell with a large multiplier."""
+    engine = AgentEngine(replicates=1, segments=200, microglia_heterogeneity_cv=2.0, progress=False)
+    with pytest.raises(ConfigError, match=r"multiplier .*microglia_heterogeneity_cv"):
+        engine.simulate(model, np.linspace(0.0, 48.0, 9), np.random.default_rng(0))
+
+
 # ---------------------------------------------------------------------- configuration errors
 @pytest.mark.parametrize(
     "override, key",
@@ -262,6 +400,8 @@ def test_falls_back_to_numpy_without_numba(monkeypatch):
         ("engine.segment_length_um=-1", "engine.segment_length_um"),
         ("engine.dt_h=0", "engine.dt_h"),
         ("engine.capacity_factor=0.5", "engine.capacity_factor"),
+        ("engine.microglia_territory_um=0", "engine.microglia_territory_um"),
+        ("engine.microglia_heterogeneity_cv=-0.1", "engine.microglia_heterogeneity_cv"),
     ],
 )
 def test_bad_engine_values_name_the_key(override, key):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
 from PIL import Image
 
 from sim.animate import save_dendrite_gif
+from sim.engines.agents import AgentEngine
+from sim.microglia import MicrogliaDepletion
 
 
 def test_gif_has_the_requested_frames_and_a_snapshot(model, tmp_path):
@@ -35,3 +38,12 @@ def test_cli_writes_the_animation_into_the_run_directory(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (run_dir / "dendrite.gif").is_file()
     assert f"animation: {(run_dir / 'dendrite.gif').resolve()}" in done.stdout
+
+
+def test_gif_with_heterogeneous_cells_after_depletion(model, tmp_path):
+    """One cell owns every row after depletion; its processes reach across rows, soma size follows its multiplier."""
+    depleted = dataclasses.replace(model, depletion=MicrogliaDepletion(fraction_depleted=0.9))
+    engine = AgentEngine(microglia_heterogeneity_cv=0.5, contact_rate_per_h=5.0)
+    gif = save_dendrite_gif(depleted, tmp_path / "depleted.gif", duration_days=4.0, frames=3, segments=2, engine=engine)
+    with Image.open(gif) as movie:
+        assert movie.n_frames == 3

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-CANONICAL_ORDER = ("dose", "withdrawal_time", "replicate", "compound", "spine", "time")
+CANONICAL_ORDER = ("dose", "withdrawal_time", "replicate", "compound", "cell", "spine", "time")
 
 COORD_ATTRS: dict[str, dict[str, str]] = {
     "time": {"units": "d", "long_name": "time since the first dose", "standard_name": "time"},
     "compound": {"long_name": "chemical species (parent drug or metabolite)"},
     "replicate": {"units": "1", "long_name": "stochastic replicate"},
     "spine": {"units": "1", "long_name": "spine slot"},
+    "cell": {"units": "1", "long_name": "microglial cell (territories in order along the replicate's dendrite)"},
     "dose": {"units": "mg/kg", "long_name": "dose per administration"},
     "withdrawal_time": {"units": "d", "long_name": "day dosing stops (inf: never withdrawn)"},
 }
@@ -61,6 +62,18 @@ OUTPUTS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "tag_time": (("replicate", "spine"), "d", "time a spine was tagged by C1q (NaN: never, or before time zero)"),
     "engulfed": (("replicate", "spine"), "1", "1: spine engulfed by microglia, 0: lost otherwise, NaN: not lost"),
     "spine_position": (("replicate", "spine"), "um", "position along the replicate's dendrite (segments end to end)"),
+    "spine_cell": (("replicate", "spine"), "1", "microglial cell whose territory holds the spine (index along cell)"),
+    "microglia_cell_position": (
+        ("replicate", "cell"),
+        "um",
+        "centre of the microglial cell's territory along the replicate's dendrite",
+    ),
+    "microglia_cell_multiplier": (
+        ("replicate", "cell"),
+        "1",
+        "the cell's multiplier of the mean-field tagging and engulfment hazards (responsiveness)",
+    ),
+    "microglia_cell_engulfed": (("replicate", "cell"), "count", "spines engulfed by the cell during the run"),
 }
 
 

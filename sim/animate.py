@@ -245,7 +245,7 @@ def save_dendrite_gif(
         label="spine density, mean field [% baseline]",
     )
     ax_time.set_xlim(0, days[-1])
-    ax_time.set_ylim(0, 115)
+    ax_time.set_ylim(0, max(115.0, 1.05 * float(np.nanmax(mean_field["spine_density_relative"].values))))
     ax_time.set_xlabel("time since first dose [d]", fontsize=8)
     ax_time.tick_params(labelsize=7)
     ax_time.legend(fontsize=6, loc="center right", frameon=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,9 @@ from sim.model import PruningModel
 from sim.pk import LinearChainPK
 from sim.species import Species
 from sim.spines import SpineTurnover
+
+#: The species whose data the microglia/spine parameters were calibrated on (configs/calibration/shi2022.yaml).
+CALIBRATED_SPECIES = "mouse"
 
 STAGES = ("drug", "species", "genotype", "regimen", "pk", "binding", "microglia", "depletion", "spines", "cognition")
 
@@ -102,6 +106,14 @@ def simulate_model(model: PruningModel, times_h: np.ndarray, engine: Any = None,
         dosing_stop_day=last,
         depletion=model.depletion.name,
     )
+    if model.species.name != CALIBRATED_SPECIES:
+        caveat = (
+            f"microglia and spine parameters are calibrated to {CALIBRATED_SPECIES} somatosensory cortex under daily "
+            f"pulse exposure; spine and behaviour outputs for {model.species.name} are extrapolations (PK and "
+            "receptor occupancy rest on that species' own data)"
+        )
+        warnings.warn(caveat, UserWarning, stacklevel=2)
+        ds.attrs["caveat"] = caveat
     return ds
 
 

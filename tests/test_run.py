@@ -134,3 +134,11 @@ def test_run_config_dataclass_fields_are_documented():
     stages = {"drug", "species", "genotype", "regimen", "pk", "binding", "microglia", "depletion", "spines"}
     stages |= {"cognition", "engine"}
     assert {f.name for f in dataclasses.fields(sim.RunConfig)} == documented | stages
+
+
+def test_non_mouse_species_carry_an_extrapolation_caveat():
+    cfg = sim.load_config(["species=human", "regimen=human_daily_oral", "debug=smoke"])
+    with pytest.warns(UserWarning, match="extrapolations"):
+        ds = sim.simulate(cfg)
+    assert "extrapolations" in ds.attrs["caveat"]
+    assert "caveat" not in sim.simulate(sim.load_config(["debug=smoke"])).attrs

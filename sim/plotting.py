@@ -8,6 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from sim.core.results import replicate_mean as _mean
+from sim.validation import elimination_per_interval, formation_per_interval
+
 
 def shade_dosing(ax, ds: xr.Dataset, **kwargs):
     """Shade the dosing period stored in ``ds.attrs`` (``dosing_start_day`` .. ``dosing_stop_day``)."""
@@ -27,10 +30,6 @@ def shade_dosing(ax, ds: xr.Dataset, **kwargs):
 
 def _label(da: xr.DataArray) -> str:
     return f"{da.attrs.get('long_name', da.name)} [{da.attrs.get('units', '')}]"
-
-
-def _mean(da: xr.DataArray) -> xr.DataArray:
-    return da.mean("replicate") if "replicate" in da.dims else da
 
 
 def plot_timecourse(ds: xr.Dataset, axes=None, label: str | None = None):
@@ -136,12 +135,9 @@ def plot_genotypes(results: dict[str, xr.Dataset], axes=None):
 def interval_turnover(ds: xr.Dataset, interval_days: float = 7.0) -> xr.Dataset:
     """Expected fraction of spines gained and lost per imaging interval (relative to the interval's start)."""
     edges = np.arange(0.0, float(ds.time[-1]) + 1e-9, interval_days)
-    gained, lost = [], []
-    for start, end in zip(edges[:-1], edges[1:]):
-        seg = ds.sel(time=slice(start, end))
-        density = _mean(seg.spine_density)
-        gained.append(float((_mean(seg.spine_formation_rate * seg.spine_density)).integrate("time") / density[0]))
-        lost.append(float((_mean(seg.spine_elimination_rate * seg.spine_density)).integrate("time") / density[0]))
+    pairs = list(zip(edges[:-1], edges[1:]))
+    gained = [formation_per_interval(ds, start, end) for start, end in pairs]
+    lost = [elimination_per_interval(ds, start, end) for start, end in pairs]
     coords = {
         "interval_start": ("interval_start", edges[:-1], {"units": "d", "long_name": "start of imaging interval"})
     }

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from sim.core.results import replicate_mean
 from sim.model import PruningModel
 from sim.run import simulate_model
 
@@ -233,7 +234,7 @@ def behaviour_test_day(ds: xr.Dataset) -> float:
 
 
 def _values(da: xr.DataArray) -> np.ndarray:
-    return (da.mean("replicate") if "replicate" in da.dims else da).values
+    return replicate_mean(da).values
 
 
 def summary_values(ds: xr.Dataset, nor_drug_free: float | None = None) -> dict[str, float]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import xarray as xr
 
+from sim.core.results import replicate_mean as _mean
+
 ARMS: dict[str, str] = {
     # arm label: experiment config
     "vehicle": "vehicle",
@@ -46,10 +48,6 @@ def run_arms(overrides: list[str] | None = None, arms: dict[str, str] | None = N
         cfg = sim.load_config([f"experiment={experiment}", *(overrides or [])])
         results[label] = sim.simulate(cfg)
     return results
-
-
-def _mean(da: xr.DataArray) -> xr.DataArray:
-    return da.mean("replicate") if "replicate" in da.dims else da
 
 
 def deficit(ds: xr.Dataset, day: float) -> float:

@@ -106,6 +106,11 @@ def to_dataset(
     return ds.transpose(*CANONICAL_ORDER, ..., missing_dims="ignore")
 
 
+def replicate_mean(da: xr.DataArray) -> xr.DataArray:
+    """Mean over ``replicate`` for agent results; ODE results pass through unchanged."""
+    return da.mean("replicate") if "replicate" in da.dims else da
+
+
 def _git(*args: str) -> str:
     root = Path(__file__).resolve().parents[2]
     try:

@@ -16,7 +16,7 @@ activated. It is fixed at its prior (24 h, an assumption) and the consequences a
 parameters (:func:`scipy.optimize.least_squares`); uncertainty comes from the Jacobian at the optimum
 (``(JᵀJ)⁻¹``, residuals already divided by σ) and, optionally, from likelihood profiles.
 
-``python -m sim.calibrate`` rewrites ``configs/calibration/shi2022.yaml`` with the values and their provenance.
+``python -m sim.calibrate`` rewrites ``sim/configs/calibration/shi2022.yaml`` with the values and their provenance.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def to_yaml(result: CalibrationResult, command: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     """``python -m sim.calibrate [--output FILE] [--profile N]``."""
     parser = argparse.ArgumentParser(prog="python -m sim.calibrate", description=__doc__.splitlines()[0])
-    default = Path(__file__).resolve().parents[1] / "configs" / "calibration" / "shi2022.yaml"
+    default = Path(__file__).resolve().parent / "configs" / "calibration" / "shi2022.yaml"
     parser.add_argument("--output", type=Path, default=default, help="calibration YAML to write")
     parser.add_argument("--profile", type=int, default=0, help="profile-likelihood points per parameter (0: none)")
     args = parser.parse_args(argv)

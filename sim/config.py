@@ -1,6 +1,6 @@
 """Hydra structured configs: one schema per stage class, registered as ``base_<ClassName>``.
 
-Only this module and :mod:`sim.cli` import Hydra. Each option YAML in ``configs/<group>/`` extends the schema of
+Only this module and :mod:`sim.cli` import Hydra. Each option YAML in ``sim/configs/<group>/`` extends the schema of
 its stage class, so ``OmegaConf.to_object`` returns real stage objects: a typo (``microglia.c1q_gian=3``) or a
 wrong type (``regimen.interval_h=abc``) fails when the config is composed, and ``__post_init__`` validation
 (negative doses, stop before start, ...) runs during the conversion.
@@ -51,7 +51,7 @@ SCHEMAS: dict[str, list[type]] = {
 def config_dir() -> Path:
     """Directory holding ``config.yaml`` and the config groups (``SYNAPRUNE_CONFIG_DIR`` overrides it)."""
     env = os.environ.get("SYNAPRUNE_CONFIG_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "configs"
+    return Path(env) if env else Path(__file__).resolve().parent / "configs"
 
 
 def _run_schema() -> type:

@@ -25,13 +25,13 @@ class Compound:
         math.inf,
         units="nM",
         long_name="TSPO inhibition constant (inf: no affinity)",
-        source="set per compound in configs/compound/",
+        source="set per compound in sim/configs/compound/",
     )
     gabaa_ki_nM: float = param(
         math.inf,
         units="nM",
         long_name="GABA-A benzodiazepine-site inhibition constant (inf: no affinity)",
-        source="set per compound in configs/compound/",
+        source="set per compound in sim/configs/compound/",
     )
     tspo_efficacy: float = param(
         1.0,

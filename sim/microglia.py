@@ -96,7 +96,7 @@ class MicrogliaActivation:
         0.03,
         units="1/h",
         long_name="maximal activation rate",
-        source="calibrated (configs/calibration/shi2022.yaml)",
+        source="calibrated (sim/configs/calibration/shi2022.yaml)",
         symbol="k_act",
     )
     deactivation_half_life_h: float = param(

@@ -32,31 +32,31 @@ class CompoundPK:
         1.0,
         units="h",
         long_name="plasma elimination half-life",
-        source="set per compound and species in configs/compound_pk/",
+        source="set per compound and species in sim/configs/compound_pk/",
     )
     volume_l_per_kg: float = param(
         1.0,
         units="L/kg",
         long_name="apparent volume of distribution",
-        source="set per compound and species in configs/compound_pk/",
+        source="set per compound and species in sim/configs/compound_pk/",
     )
     free_fraction: float = param(
         0.2,
         units="1",
         long_name="unbound fraction in plasma",
-        source="set per compound and species in configs/compound_pk/",
+        source="set per compound and species in sim/configs/compound_pk/",
     )
     brain_plasma_ratio: float = param(
         1.0,
         units="1",
         long_name="total brain / total plasma concentration ratio",
-        source="set per compound and species in configs/compound_pk/",
+        source="set per compound and species in sim/configs/compound_pk/",
     )
     formed_from: dict[str, float] = param(
         {},
         units="1",
         long_name="fraction of each precursor's elimination that forms this compound",
-        source="set per compound and species in configs/compound_pk/",
+        source="set per compound and species in sim/configs/compound_pk/",
     )
     source: str = param("", units="", long_name="citation or assumption behind these values", source="")
 

@@ -26,7 +26,7 @@ from sim.pk import LinearChainPK
 from sim.species import Species
 from sim.spines import SpineTurnover
 
-#: The species whose data the microglia/spine parameters were calibrated on (configs/calibration/shi2022.yaml).
+#: The species whose data the microglia/spine parameters were calibrated on (sim/configs/calibration/shi2022.yaml).
 CALIBRATED_SPECIES = "mouse"
 
 STAGES = ("drug", "species", "genotype", "regimen", "pk", "binding", "microglia", "depletion", "spines", "cognition")

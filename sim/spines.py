@@ -58,7 +58,7 @@ class SpineTurnover:
         0.025,
         units="1/d",
         long_name="drug-free fraction of spines eliminated per day (cranial window)",
-        source="calibrated (configs/calibration/shi2022.yaml); prior 2-5 %/d from cranial-window turnover (science.md §6, addendum Gap 7)",
+        source="calibrated (sim/configs/calibration/shi2022.yaml); prior 2-5 %/d from cranial-window turnover (science.md §6, addendum Gap 7)",
         symbol="e_0",
     )
     microglial_share: float = param(
@@ -79,7 +79,7 @@ class SpineTurnover:
         1.0,
         units="1",
         long_name="relative rise of formation per relative density deficit",
-        source="calibrated (configs/calibration/shi2022.yaml)",
+        source="calibrated (sim/configs/calibration/shi2022.yaml)",
         symbol="gamma",
     )
     baseline_formation_suppression: float = param(

@@ -5,7 +5,7 @@ therefore composes each drug's configuration once (:func:`sim.load_config`), kee
 :class:`~sim.model.PruningModel`, and derives every variant with :func:`dataclasses.replace`: a new
 :class:`~sim.dosing.DosingRegimen` (dose, number of daily doses), a different :class:`~sim.genotype.Genotype` or
 :class:`~sim.microglia.MicrogliaDepletion`. Genotype and depletion options are themselves read from
-``configs/genotype/`` and ``configs/depletion/`` once, so the demo never duplicates a parameter value.
+``sim/configs/genotype/`` and ``sim/configs/depletion/`` once, so the demo never duplicates a parameter value.
 
 :func:`summarize` turns a run into the handful of numbers a class discusses (largest spine loss, recovery day,
 peak occupancies, the novel-object-recognition score on the test day). :class:`TeachingApp` wires the demo to
@@ -29,16 +29,16 @@ from sim.core.results import replicate_mean
 from sim.model import PruningModel
 from sim.run import simulate_model
 
-#: Genotype options offered to students: label -> option in ``configs/genotype/``.
+#: Genotype options offered to students: label -> option in ``sim/configs/genotype/``.
 GENOTYPES: dict[str, str] = {"WT": "wt", "TSPO-KO": "tspo_ko", "GABA-A-insensitive": "gabaa_bz_insensitive"}
-#: Depletion options: ``depleted`` flag -> option in ``configs/depletion/``.
+#: Depletion options: ``depleted`` flag -> option in ``sim/configs/depletion/``.
 DEPLETION: dict[bool, str] = {False: "none", True: "plx5622"}
 #: Spine deficit below which a run counts as recovered [percent of baseline] (as in :mod:`sim.validation`).
 RECOVERY_THRESHOLD_PERCENT = 2.0
 
 
 def available_drugs() -> list[str]:
-    """Names of the drug options in ``configs/drug/`` (sorted)."""
+    """Names of the drug options in ``sim/configs/drug/`` (sorted)."""
     from sim.config import config_dir
 
     return sorted(path.stem for path in Path(config_dir(), "drug").glob("*.yaml"))
@@ -61,7 +61,7 @@ class TeachingDemo:
     Parameters
     ----------
     species
-        Species option (``configs/species/``); the dose slider is in mg/kg of this species.
+        Species option (``sim/configs/species/``); the dose slider is in mg/kg of this species.
     output_step_h
         Spacing of the output grid [h]. 3 h keeps every whole day on the grid (the behavioural test times)
         while keeping the readout arrays small.
@@ -159,7 +159,7 @@ class TeachingDemo:
         Parameters
         ----------
         drug
-            Drug option (``configs/drug/``).
+            Drug option (``sim/configs/drug/``).
         dose_mg_per_kg
             Dose per administration [mg/kg]; 0 gives a vehicle group.
         days
@@ -167,7 +167,7 @@ class TeachingDemo:
         genotype
             ``wt``, ``tspo_ko``, ``gabaa_bz_insensitive`` or a label of :data:`GENOTYPES`.
         depleted
-            Microglia depleted with PLX5622 (``configs/depletion/plx5622.yaml``) before dosing.
+            Microglia depleted with PLX5622 (``sim/configs/depletion/plx5622.yaml``) before dosing.
         **regimen
             Further :class:`~sim.dosing.DosingRegimen` fields (e.g. ``taper="percent"``), applied last.
         """

@@ -235,7 +235,7 @@ def test_resolved_config_is_stored_and_reloadable():
 
 def test_configs_directory_is_the_packaged_one(monkeypatch):
     monkeypatch.delenv("SYNAPRUNE_CONFIG_DIR", raising=False)
-    assert config_dir() == Path(sim.__file__).resolve().parents[1] / "configs"
+    assert config_dir() == Path(sim.__file__).resolve().parent / "configs"
     assert (config_dir() / "config.yaml").is_file()
 
 

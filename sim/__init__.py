@@ -6,8 +6,7 @@ Hydra is imported only by :mod:`sim.config` and :mod:`sim.cli`; plotting lives i
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from sim.core import __version__
 from sim.binding import EquilibriumBinding
 from sim.cognition import BehaviouralReadout
 from sim.core.params import ConfigError
@@ -20,6 +19,7 @@ from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.model import PruningModel
 from sim.pk import CompoundPK, LinearChainPK
 from sim.run import RunConfig, load_config, simulate, simulate_model
+from sim import io  # noqa: E402  (results in and out: sim.io.open_result, sim.io.combine_results)
 from sim.species import Species
 from sim.spines import SpineTurnover
 
@@ -45,4 +45,5 @@ __all__ = [
     "simulate",
     "simulate_model",
     "__version__",
+    "io",
 ]

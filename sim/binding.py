@@ -17,14 +17,52 @@ occupancy and agonism are zero. Benzodiazepine-insensitive GABA-A receptors cann
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from sim.core.maths import maximum, stage_function, zeros
 from sim.core.params import check_positive, param
+from sim.core.stage import register_stage
 from sim.drug import Drug
-from sim.genotype import Genotype
 
 
+class EquilibriumBindingRecord(NamedTuple):
+    """Constants of :func:`equilibrium_binding_rhs`, one entry per compound in PK state order."""
+
+    tspo_affinity: np.ndarray  # 1/Ki at TSPO [1/µM]
+    tspo_efficacy: np.ndarray  # intrinsic efficacy at TSPO [1]
+    gabaa_affinity: np.ndarray  # 1/Ki at the GABA-A benzodiazepine site [1/µM]
+    gabaa_efficacy: np.ndarray  # intrinsic efficacy at the GABA-A benzodiazepine site [1]
+    tspo_present: float  # 1 if the animal has TSPO, 0 in TSPO-KO [1]
+    gabaa_sensitivity: float  # fraction of GABA-A receptors with a functional benzodiazepine site [1]
+
+
+@stage_function
+def weighted_occupancy(affinity, weight, free):
+    r"""Competitive equilibrium binding: :math:`\sum_i w_i\,\frac{C_i/K_i}{1 + \sum_j C_j/K_j}` [1].
+
+    ``affinity`` holds :math:`1/K_i` [1/µM], ``weight`` :math:`w_i` (1 for occupancy, efficacy for agonism) and
+    ``free`` the unbound concentrations :math:`C_i` [µM]; negative solver round-off in ``free`` counts as zero.
+    """
+    total = 0.0
+    weighted = 0.0
+    for i in range(affinity.shape[0]):
+        ratio = maximum(free[i], 0.0) * affinity[i]
+        total = total + ratio
+        weighted = weighted + weight[i] * ratio
+    return weighted / (1.0 + total)
+
+
+@stage_function
+def equilibrium_binding_rhs(p: EquilibriumBindingRecord, state, free, out):
+    """Stage function (no state): signal = efficacy-weighted TSPO occupancy :math:`a^{TSPO}` [1] from ``free`` [µM]."""
+    signal = zeros(1, free[0])
+    signal[0] = p.tspo_present * weighted_occupancy(p.tspo_affinity, p.tspo_efficacy, free)
+    return signal
+
+
+@register_stage("binding")
 @dataclass
 class EquilibriumBinding:
     """Instantaneous competitive binding at TSPO and at the GABA-A benzodiazepine site."""
@@ -40,39 +78,36 @@ class EquilibriumBinding:
     def __post_init__(self) -> None:
         check_positive(self, "tspo_ki_scale", "gabaa_ki_scale")
 
-    def affinities(self, drug: Drug, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Association constants ``1/Ki`` [1/µM] and efficacies per compound, in ``names`` order."""
-        compounds = [drug.compounds[name] for name in names]
-        return {
-            "tspo_affinity": np.array([1e3 / (c.tspo_ki_nM * self.tspo_ki_scale) for c in compounds]),
-            "gabaa_affinity": np.array([1e3 / (c.gabaa_ki_nM * self.gabaa_ki_scale) for c in compounds]),
-            "tspo_efficacy": np.array([c.tspo_efficacy for c in compounds]),
-            "gabaa_efficacy": np.array([c.gabaa_efficacy for c in compounds]),
-        }
+    state_names: tuple[str, ...] = ()
+    rhs = staticmethod(equilibrium_binding_rhs)
+
+    def record(self, model: Any) -> EquilibriumBindingRecord:
+        """Affinities and efficacies of ``model.drug``'s compounds in ``model.pk`` order, and the genotype's receptors."""
+        compounds = [model.drug.compounds[name] for name in model.pk.names]
+        return EquilibriumBindingRecord(
+            tspo_affinity=np.array([1e3 / (c.tspo_ki_nM * self.tspo_ki_scale) for c in compounds]),
+            tspo_efficacy=np.array([c.tspo_efficacy for c in compounds], dtype=float),
+            gabaa_affinity=np.array([1e3 / (c.gabaa_ki_nM * self.gabaa_ki_scale) for c in compounds]),
+            gabaa_efficacy=np.array([c.gabaa_efficacy for c in compounds], dtype=float),
+            tspo_present=1.0 if model.genotype.tspo_expression > 0 else 0.0,
+            gabaa_sensitivity=float(model.genotype.gabaa_bz_sensitivity),
+        )
+
+    def initial_state(self, record: EquilibriumBindingRecord | None = None) -> np.ndarray:
+        """No state: binding is at equilibrium."""
+        return np.zeros(0)
 
     @staticmethod
-    def occupancy(free_uM: np.ndarray, affinity_per_uM: np.ndarray) -> np.ndarray:
-        """Per-compound fractional occupancy at one receptor (compounds on axis 0); sums to < 1."""
-        shape = (-1,) + (1,) * (free_uM.ndim - 1)
-        ratio = np.maximum(free_uM, 0.0) * affinity_per_uM.reshape(shape)
-        return ratio / (1.0 + ratio.sum(axis=0))
+    def readouts(p: EquilibriumBindingRecord, free: np.ndarray) -> dict[str, np.ndarray]:
+        """Receptor readouts from unbound concentrations [µM] (compounds on axis 0, time after).
 
-    def signal(
-        self, free_uM: np.ndarray, constants: dict[str, np.ndarray], genotype: Genotype
-    ) -> dict[str, np.ndarray]:
-        """Receptor readouts from free brain concentrations [µM].
-
-        Returns ``tspo_occupancy`` and ``gabaa_occupancy`` (fraction of receptors bound, [1]) and the
-        efficacy-weighted ``tspo_agonism`` and ``gabaa_agonism`` [1] that drive microglia and sedation.
+        ``tspo_occupancy`` and ``gabaa_occupancy`` are the fractions of receptors bound [1]; ``tspo_agonism`` and
+        ``gabaa_agonism`` weight them by efficacy and drive microglia and sedation [1].
         """
-        tspo = self.occupancy(free_uM, constants["tspo_affinity"])
-        gabaa = self.occupancy(free_uM, constants["gabaa_affinity"])
-        shape = (-1,) + (1,) * (free_uM.ndim - 1)
-        has_tspo = 1.0 if genotype.tspo_expression > 0 else 0.0
-        bz = genotype.gabaa_bz_sensitivity
+        ones = np.ones_like(p.tspo_affinity)
         return {
-            "tspo_occupancy": has_tspo * tspo.sum(axis=0),
-            "gabaa_occupancy": bz * gabaa.sum(axis=0),
-            "tspo_agonism": has_tspo * (tspo * constants["tspo_efficacy"].reshape(shape)).sum(axis=0),
-            "gabaa_agonism": bz * (gabaa * constants["gabaa_efficacy"].reshape(shape)).sum(axis=0),
+            "tspo_occupancy": p.tspo_present * weighted_occupancy(p.tspo_affinity, ones, free),
+            "gabaa_occupancy": p.gabaa_sensitivity * weighted_occupancy(p.gabaa_affinity, ones, free),
+            "tspo_agonism": p.tspo_present * weighted_occupancy(p.tspo_affinity, p.tspo_efficacy, free),
+            "gabaa_agonism": p.gabaa_sensitivity * weighted_occupancy(p.gabaa_affinity, p.gabaa_efficacy, free),
         }

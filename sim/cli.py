@@ -18,7 +18,7 @@ import hydra
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from sim.config import config_dir, register_configs, to_run_config, user_keys
@@ -96,15 +96,9 @@ def _main(cfg: DictConfig) -> None:
     except ConfigError as error:
         _fail(str(error))
     try:
-        ds = simulate(run)
+        ds = simulate(run, sweep=True)
     except ConfigError as error:
         _fail(str(error))
-    dose = float(run.regimen.dose_per_kg(run.species.body_weight_kg))
-    ds = ds.expand_dims(dose=[dose], withdrawal_time=[float(run.regimen.withdrawal_day)])
-    ds["dose"].attrs.update(units="mg/kg", long_name="dose per administration")
-    ds["withdrawal_time"].attrs.update(units="d", long_name="day dosing stops (inf: never withdrawn)")
-    ds = ds.transpose("dose", "withdrawal_time", ..., missing_dims="ignore")
-    ds.attrs["config"] = OmegaConf.to_yaml(cfg, resolve=True)
     ds.attrs["hydra_choices"] = json.dumps({k: v for k, v in hydra_cfg.runtime.choices.items() if v is not None})
     result = save_dataset(ds, Path(out_dir) / run.output_file)
     print(f"result: {result.resolve()}")

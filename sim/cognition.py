@@ -25,8 +25,10 @@ from statistics import NormalDist
 import numpy as np
 
 from sim.core.params import check_fraction, check_positive, param
+from sim.core.stage import register_stage
 
 
+@register_stage("cognition")
 @dataclass
 class BehaviouralReadout:
     """Novel-object recognition and spontaneous alternation as functions of spine density and sedation."""

@@ -18,32 +18,19 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from sim.binding import EquilibriumBinding
-from sim.cognition import BehaviouralReadout
 from sim.core.params import ConfigError
-from sim.dosing import DosingRegimen
-from sim.drug import Compound, Drug
+from sim.core.stage import GROUPS, stage_classes
+from sim.drug import Compound
 from sim.engines import ENGINES
-from sim.genotype import Genotype
-from sim.microglia import MicrogliaActivation, MicrogliaDepletion
-from sim.pk import CompoundPK, LinearChainPK
-from sim.run import STAGES, RunConfig
-from sim.species import Species
-from sim.spines import SpineTurnover
+from sim.pk import CompoundPK
+from sim.run import RunConfig
 
+#: Config group -> the schema classes its options may extend (from the stage registry, plus the nested
+#: compound entries and the engines).
 SCHEMAS: dict[str, list[type]] = {
-    "drug": [Drug],
+    **{group: list(stage_classes(group)) for group in GROUPS},
     "compound": [Compound],
     "compound_pk": [CompoundPK],
-    "species": [Species],
-    "genotype": [Genotype],
-    "regimen": [DosingRegimen],
-    "pk": [LinearChainPK],
-    "binding": [EquilibriumBinding],
-    "microglia": [MicrogliaActivation],
-    "depletion": [MicrogliaDepletion],
-    "spines": [SpineTurnover],
-    "cognition": [BehaviouralReadout],
     "engine": list(ENGINES),
 }
 
@@ -58,7 +45,7 @@ def _run_schema() -> type:
     """RunConfig with every stage field typed ``Any = MISSING``: the chosen option fixes the class."""
     fields = []
     for f in dataclasses.fields(RunConfig):
-        if f.name in STAGES or f.name == "engine":
+        if f.name in GROUPS or f.name == "engine":
             fields.append((f.name, Any, dataclasses.field(default=MISSING)))
         elif f.default_factory is not dataclasses.MISSING:
             fields.append((f.name, f.type, dataclasses.field(default_factory=f.default_factory)))

@@ -291,7 +291,8 @@ def pk_table(configs: Path) -> list[str]:
 def _stage_classes() -> dict[type, str | None]:
     """Every documented dataclass and the RunConfig field that holds it in the default config (None if nested)."""
     from sim.config import SCHEMAS
-    from sim.run import STAGES, RunConfig
+    from sim.core.stage import GROUPS as STAGES
+    from sim.run import RunConfig
 
     classes: dict[type, str | None] = {}
     for group, group_classes in SCHEMAS.items():

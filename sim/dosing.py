@@ -20,11 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.core.params import ConfigError, check_choice, check_fraction, check_positive, param
+from sim.core.stage import register_stage
 
 ROUTES = ("iv", "ip", "sc", "oral", "drinking_water")
 TAPERS = ("none", "step", "percent")
 
 
+@register_stage("regimen")
 @dataclass
 class DosingRegimen:
     """A dosing schedule with withdrawal, missed doses and tapers.

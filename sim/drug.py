@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from sim.core.params import ConfigError, check_fraction, check_positive, param
+from sim.core.stage import register_stage
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Compound:
         check_fraction(self, "tspo_efficacy", "gabaa_efficacy")
 
 
+@register_stage("drug")
 @dataclass
 class Drug:
     """A drug as administered: its name and every chemical species it gives rise to in the body."""

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sim.core.params import check_fraction, param
+from sim.core.stage import register_stage
 
 GENOTYPES = ("wt", "tspo_ko", "gabaa_bz_insensitive")
 
 
+@register_stage("genotype")
 @dataclass
 class Genotype:
     """Receptor expression of the simulated animals."""

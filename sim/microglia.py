@@ -34,12 +34,70 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from sim.core.maths import maximum, stage_function, zeros
 from sim.core.params import ConfigError, check_fraction, check_positive, param
+from sim.core.stage import register_stage
 
 
+class MicrogliaRecord(NamedTuple):
+    """Constants of :func:`microglia_rhs` (rates per hour)."""
+
+    activation_rate: float  # k_act [1/h]
+    deactivation_rate: float  # k_deact [1/h]
+    tspo_rate: float  # k_T = ln 2 / TSPO half-life [1/h]
+    c1q_rate: float  # k_Q = ln 2 / C1q half-life [1/h]
+    stimulus_ec50: float  # EC50 [1]
+    stimulus_hill: float  # n [1]
+    tspo_receptor_coupling: float  # kappa [1]
+    c1q_gain: float  # g_Q [1]
+    engulfment_gain: float  # g_E [1]
+    resting_tspo: float  # T_rest: resting per-cell TSPO (0 in TSPO-KO, raised after depletion) [1]
+    tspo_induction_fold: float  # phi_T: the species' TSPO induction at full activation [1]
+    responsiveness: float  # r: TSPO responsiveness of the microglia present [1]
+    microglia_density: float  # n: microglia density relative to intact brain [1]
+
+
+@stage_function
+def stimulus(p: MicrogliaRecord, tspo_agonism, tspo):
+    r"""Transduced stimulus :math:`s = D^n / (D^n + EC_{50}^n)`, :math:`D = a^{TSPO} T^\kappa r` [1]."""
+    drive = maximum(tspo_agonism * maximum(tspo, 0.0) ** p.tspo_receptor_coupling * p.responsiveness, 0.0)
+    drive_n = drive**p.stimulus_hill
+    return drive_n / (drive_n + p.stimulus_ec50**p.stimulus_hill)
+
+
+@stage_function
+def engulfment_capacity(p: MicrogliaRecord, activation):
+    """Engulfment capacity per microglial cell relative to resting, :math:`E = 1 + g_E A` [1]."""
+    return 1.0 + p.engulfment_gain * activation
+
+
+@stage_function
+def microglia_rhs(p: MicrogliaRecord, state, upstream, out):
+    """Stage function: derivatives of (activation, TSPO, C1q) [1/h] from the TSPO agonism ``upstream[0]`` [1].
+
+    Signal passed to the spines: activation :math:`A`, C1q level :math:`Q`, engulfment capacity :math:`E` and
+    microglia density :math:`n` [all 1].
+    """
+    activation = state[0]
+    tspo = state[1]
+    c1q = state[2]
+    s = stimulus(p, upstream[0], tspo)
+    out[0] = p.activation_rate * s * (1.0 - activation) - p.deactivation_rate * activation
+    out[1] = p.tspo_rate * (p.resting_tspo * (1.0 + (p.tspo_induction_fold - 1.0) * activation) - tspo)
+    out[2] = p.c1q_rate * (1.0 + p.c1q_gain * activation - c1q)
+    signal = zeros(4, activation)
+    signal[0] = activation
+    signal[1] = c1q
+    signal[2] = engulfment_capacity(p, activation)
+    signal[3] = p.microglia_density + 0.0 * activation
+    return signal
+
+
+@register_stage("depletion")
 @dataclass
 class MicrogliaDepletion:
     """Microglia depletion by the CSF1R inhibitor PLX5622, started ``start_day`` days before time zero.
@@ -81,16 +139,38 @@ class MicrogliaDepletion:
             )
 
     @property
+    def active(self) -> bool:
+        """True if microglia are depleted at all."""
+        return self.fraction_depleted > 0
+
+    @property
     def density(self) -> float:
         """Microglia density relative to an intact brain [1]."""
         return 1.0 - self.fraction_depleted
 
+    @property
+    def tspo_fold(self) -> float:
+        """Resting TSPO of the microglia present relative to normal microglia [1]."""
+        return self.residual_tspo_fold if self.active else 1.0
 
+    @property
+    def responsiveness(self) -> float:
+        """TSPO responsiveness of the microglia present [1]."""
+        return self.residual_responsiveness if self.active else 1.0
+
+    @property
+    def lead_h(self) -> float:
+        """Hours of drug-free depletion before time zero [h]."""
+        return -24.0 * self.start_day if self.active else 0.0
+
+
+@register_stage("microglia")
 @dataclass
 class MicrogliaActivation:
     """TSPO-driven microglial activation with TSPO induction and C1q production."""
 
     state_names = ("activation", "microglial_tspo", "c1q")
+    rhs = staticmethod(microglia_rhs)
 
     activation_rate_per_h: float = param(
         0.03,
@@ -173,32 +253,29 @@ class MicrogliaActivation:
         """First-order decay of activation [1/h]."""
         return math.log(2.0) / self.deactivation_half_life_h
 
-    def initial_state(self, resting_tspo: float) -> np.ndarray:
-        """Resting microglia: no activation, resting TSPO, resting C1q."""
-        return np.array([0.0, resting_tspo, 1.0])
+    def engulfment_capacity(self, activation):
+        """Engulfment capacity per microglial cell relative to resting [1] (:func:`engulfment_capacity`)."""
+        return engulfment_capacity(self, np.asarray(activation))
 
-    def stimulus(self, tspo_agonism: np.ndarray | float, tspo_level: np.ndarray | float, responsiveness: float):
-        """Transduced stimulus ``s`` in [0, 1) from agonism [1] and per-cell TSPO expression [1]."""
-        level = np.maximum(np.asarray(tspo_level, dtype=float), 0.0) ** self.tspo_receptor_coupling
-        drive = np.maximum(np.asarray(tspo_agonism) * level * responsiveness, 0.0)
-        dn = drive**self.stimulus_hill
-        return dn / (dn + self.stimulus_ec50**self.stimulus_hill)
-
-    def rhs(
-        self, state: np.ndarray, tspo_agonism: float, resting_tspo: float, induction_fold: float, responsiveness: float
-    ) -> np.ndarray:
-        """Time derivatives of ``(activation, microglial_tspo, c1q)`` [1/h]."""
-        activation, tspo, c1q = state
-        s = self.stimulus(tspo_agonism, tspo, responsiveness)
-        target_tspo = resting_tspo * (1.0 + (induction_fold - 1.0) * activation)
-        return np.array(
-            [
-                self.activation_rate_per_h * s * (1.0 - activation) - self.deactivation_rate * activation,
-                math.log(2.0) / self.tspo_half_life_h * (target_tspo - tspo),
-                math.log(2.0) / self.c1q_half_life_h * (1.0 + self.c1q_gain * activation - c1q),
-            ]
+    def record(self, model: Any) -> MicrogliaRecord:
+        """Constants of :func:`microglia_rhs`; genotype, species and depletion of ``model`` supply the context."""
+        depletion = model.depletion
+        return MicrogliaRecord(
+            activation_rate=self.activation_rate_per_h,
+            deactivation_rate=self.deactivation_rate,
+            tspo_rate=math.log(2.0) / self.tspo_half_life_h,
+            c1q_rate=math.log(2.0) / self.c1q_half_life_h,
+            stimulus_ec50=self.stimulus_ec50,
+            stimulus_hill=self.stimulus_hill,
+            tspo_receptor_coupling=self.tspo_receptor_coupling,
+            c1q_gain=self.c1q_gain,
+            engulfment_gain=self.engulfment_gain,
+            resting_tspo=model.genotype.tspo_expression * depletion.tspo_fold,
+            tspo_induction_fold=model.species.tspo_induction_fold,
+            responsiveness=depletion.responsiveness,
+            microglia_density=depletion.density,
         )
 
-    def engulfment_capacity(self, activation):
-        """Engulfment capacity per microglial cell relative to resting [1]."""
-        return 1.0 + self.engulfment_gain * np.asarray(activation)
+    def initial_state(self, record: MicrogliaRecord) -> np.ndarray:
+        """Resting microglia: no activation, resting TSPO, resting C1q."""
+        return np.array([0.0, record.resting_tspo, 1.0])

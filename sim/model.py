@@ -1,29 +1,34 @@
 """The coupled model: dosing -> PK -> binding -> microglia -> spines -> cognition.
 
 :class:`PruningModel` holds the stages and the regimen and has no parameters of its own. It lays out the state
-vector (PK amounts, microglia, spines), provides the right-hand side between dose events, the dose events
-themselves, and turns integrated states into every output of :data:`sim.core.results.OUTPUTS`. Engines
-(:mod:`sim.engines`) decide how to integrate.
+vector from the stages' ``state_names`` in the order of :data:`sim.core.stage.CHAIN`, evaluates the chain of stage
+functions (:meth:`PruningModel.rhs` in Python; :meth:`PruningModel.compiled_rhs` the same functions compiled by
+numba), produces the dose events, and turns integrated states into every output of
+:data:`sim.core.results.OUTPUTS`. Engines (:mod:`sim.engines`) decide how to integrate.
+
+``PruningModel()`` is the calibrated model of the headline arm: diazepam in the mouse, wild type, somatosensory
+cortex, 5 mg/kg/day i.p. for 7 days, with the fitted microglia and spine parameters — read from the package data
+(:mod:`sim.library`), the same files the ``synaprune`` command composes.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 from scipy.integrate import odeint
 
-from sim import _ode_kernel
 from sim.binding import EquilibriumBinding
 from sim.cognition import BehaviouralReadout
 from sim.core.params import ConfigError
+from sim.core.stage import CHAIN
 from sim.dosing import DosingRegimen
 from sim.drug import Drug
+from sim.engines.ode_kernel import compile_rhs
 from sim.genotype import Genotype
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
-from sim.pk import LinearChainPK
+from sim.pk import LinearChainPK, free_brain_concentration
 from sim.species import Species
 from sim.spines import SpineTurnover, relative_density
 
@@ -37,20 +42,31 @@ class DoseSchedule:
     infusion_umol_per_kg_h: np.ndarray  # rate from each breakpoint to the next
 
 
+def calibrated(group: str):
+    """Default factory: a fresh calibrated headline-arm stage of ``group``, read from the package data."""
+
+    def factory():
+        from sim.library import default_stage
+
+        return default_stage(group)
+
+    return factory
+
+
 @dataclass
 class PruningModel:
-    """All stages of the chain plus the dosing regimen."""
+    """All stages of the chain plus the dosing regimen; ``PruningModel()`` is the calibrated headline arm."""
 
-    drug: Drug = field(default_factory=Drug)
-    species: Species = field(default_factory=Species)
-    genotype: Genotype = field(default_factory=Genotype)
-    regimen: DosingRegimen = field(default_factory=DosingRegimen)
-    pk: LinearChainPK = field(default_factory=LinearChainPK)
-    binding: EquilibriumBinding = field(default_factory=EquilibriumBinding)
-    microglia: MicrogliaActivation = field(default_factory=MicrogliaActivation)
-    depletion: MicrogliaDepletion = field(default_factory=MicrogliaDepletion)
-    spines: SpineTurnover = field(default_factory=SpineTurnover)
-    cognition: BehaviouralReadout = field(default_factory=BehaviouralReadout)
+    drug: Drug = field(default_factory=calibrated("drug"))
+    species: Species = field(default_factory=calibrated("species"))
+    genotype: Genotype = field(default_factory=calibrated("genotype"))
+    regimen: DosingRegimen = field(default_factory=calibrated("regimen"))
+    pk: LinearChainPK = field(default_factory=calibrated("pk"))
+    binding: EquilibriumBinding = field(default_factory=calibrated("binding"))
+    microglia: MicrogliaActivation = field(default_factory=calibrated("microglia"))
+    depletion: MicrogliaDepletion = field(default_factory=calibrated("depletion"))
+    spines: SpineTurnover = field(default_factory=calibrated("spines"))
+    cognition: BehaviouralReadout = field(default_factory=calibrated("cognition"))
 
     def __post_init__(self) -> None:
         missing = [name for name in self.pk.names if name not in self.drug.compounds]
@@ -63,42 +79,53 @@ class PruningModel:
             raise ConfigError(f"pk.dosed = {self.pk.dosed!r} is not a PK compound")
 
     # ------------------------------------------------------------------ layout
-    @cached_property
+    @property
+    def chain(self) -> tuple:
+        """The stages whose right-hand sides are chained, in :data:`~sim.core.stage.CHAIN` order."""
+        return tuple(getattr(self, group) for group in CHAIN)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Names of all state variables in order."""
+        return tuple(name for stage in self.chain for name in stage.state_names)
+
+    @property
+    def bounds(self) -> tuple[int, ...]:
+        """Offsets of each chained stage's states in the state vector (length ``len(CHAIN) + 1``)."""
+        offsets = [0]
+        for stage in self.chain:
+            offsets.append(offsets[-1] + len(stage.state_names))
+        return tuple(offsets)
+
+    def slice(self, group: str) -> slice:
+        """Where the states of ``group`` sit in the state vector."""
+        i = CHAIN.index(group)
+        bounds = self.bounds
+        return slice(bounds[i], bounds[i + 1])
+
+    def records(self) -> tuple:
+        """Parameter records of the chained stages (what their stage functions read by name)."""
+        return tuple(stage.record(self) for stage in self.chain)
+
+    @property
     def n_pk(self) -> int:
         """Number of PK states (depot + one per compound)."""
         return len(self.pk.state_names)
 
     @property
-    def state_names(self) -> tuple[str, ...]:
-        """Names of all state variables in order."""
-        return self.pk.state_names + MicrogliaActivation.state_names + SpineTurnover.state_names
-
-    @cached_property
     def resting_tspo(self) -> float:
         """Resting per-cell microglial TSPO [1]: 0 in TSPO-KO, raised in residual microglia after depletion."""
-        fold = self.depletion.residual_tspo_fold if self.depletion.fraction_depleted > 0 else 1.0
-        return self.genotype.tspo_expression * fold
+        return self.microglia.record(self).resting_tspo
 
-    @cached_property
+    @property
     def microglia_density(self) -> float:
         """Microglia density relative to intact brain [1]."""
         return self.depletion.density
 
-    @cached_property
-    def responsiveness(self) -> float:
-        """TSPO responsiveness of the microglia present [1]."""
-        return self.depletion.residual_responsiveness if self.depletion.fraction_depleted > 0 else 1.0
-
-    @cached_property
-    def constants(self) -> dict[str, np.ndarray]:
-        """Precomputed matrices and vectors used by the right-hand side."""
-        route = self.regimen.route
-        constants = self.binding.affinities(self.drug, self.pk.names)
-        constants["rate_matrix"] = self.pk.rate_matrix(route)
-        constants["input_vector"] = self.pk.input_vector(route)
-        constants["free_per_amount"] = self.pk.free_fractions / self.pk.volumes
-        constants["umol_per_mg"] = 1e3 / self.drug.compounds[self.pk.dosed].molar_mass_g_per_mol
-        return constants
+    @property
+    def umol_per_mg(self) -> float:
+        """Amount of the dosed compound per mg [µmol/mg]."""
+        return 1e3 / self.drug.compounds[self.pk.dosed].molar_mass_g_per_mol
 
     def initial_state(self) -> np.ndarray:
         """State at time zero: drug-naive, at the intact drug-free steady state, then adapted to depletion.
@@ -106,17 +133,12 @@ class PruningModel:
         With microglia depletion started ``depletion.start_day < 0`` days earlier, the drug-free system is
         integrated from then to time zero (LSODA, tight tolerances).
         """
-        state = np.concatenate(
-            [
-                self.pk.initial_state(),
-                self.microglia.initial_state(self.resting_tspo),
-                self.spines.initial_state(),
-            ]
-        )
-        lead_h = -24.0 * self.depletion.start_day if self.depletion.fraction_depleted > 0 else 0.0
+        records = self.records()
+        state = np.concatenate([stage.initial_state(record) for stage, record in zip(self.chain, records)])
+        lead_h = self.depletion.lead_h
         if lead_h > 0:
             state = odeint(
-                self.compiled_rhs(),
+                self.compiled_rhs(records),
                 state,
                 [0.0, lead_h],
                 args=(0.0,),
@@ -145,148 +167,50 @@ class PruningModel:
             for i, p in enumerate(points):
                 if t0 <= p < t1:
                     rate[i] = r
-        scale = self.constants["umol_per_mg"]
+        scale = self.umol_per_mg
         return DoseSchedule(points, bolus * scale, rate * scale)
 
     # ------------------------------------------------------------------ dynamics
     def rhs(self, t: float, y: np.ndarray, infusion_umol_per_kg_h: float) -> np.ndarray:
-        """Time derivative of the full state [per hour] for a constant infusion rate."""
-        c = self.constants
-        n_pk = self.n_pk
-        pk_state = y[:n_pk]
-        d_pk = c["rate_matrix"] @ pk_state + c["input_vector"] * infusion_umol_per_kg_h
-        free = c["free_per_amount"] * pk_state[1:]
-        ratio = np.maximum(free, 0.0) * c["tspo_affinity"]
-        agonism = float((ratio * c["tspo_efficacy"]).sum() / (1.0 + ratio.sum())) if self.resting_tspo > 0 else 0.0
-        glia = y[n_pk : n_pk + 3]
-        d_glia = self.microglia.rhs(
-            glia, agonism, self.resting_tspo, self.species.tspo_induction_fold, self.responsiveness
-        )
-        activation, _, c1q = glia
-        d_spines = self.spines.rhs(
-            y[n_pk + 3 :], activation, c1q, 1.0 + self.microglia.engulfment_gain * activation, self.microglia_density
-        )
-        return np.concatenate([d_pk, d_glia, d_spines])
+        """Time derivative of the full state [per hour], evaluating the stage functions in Python.
 
-    def rhs_constants(self) -> dict[str, np.ndarray]:
-        """Everything the fast right-hand sides need, flattened (layout in :mod:`sim._ode_kernel`)."""
-        c = self.constants
-        mg, sp = self.microglia, self.spines
-        p = np.array(
-            [
-                1.0 if self.resting_tspo > 0 else 0.0,
-                mg.activation_rate_per_h,
-                mg.deactivation_rate,
-                math.log(2.0) / mg.tspo_half_life_h,
-                math.log(2.0) / mg.c1q_half_life_h,
-                mg.stimulus_ec50**mg.stimulus_hill,
-                mg.stimulus_hill,
-                mg.tspo_receptor_coupling,
-                self.resting_tspo,
-                self.species.tspo_induction_fold,
-                self.responsiveness,
-                mg.c1q_gain,
-                mg.engulfment_gain,
-                self.microglia_density,
-                sp.baseline_density_per_um,
-                sp.homeostatic_gain,
-                sp.max_formation_rate,
-                sp.baseline_formation_suppression,
-                sp.activated_formation_suppression,
-                sp.tagging_rate,
-                sp.engulfment_rate,
-                sp.intrinsic_elimination_rate,
-            ]
-        )
-        compounds = np.vstack([c["free_per_amount"], c["tspo_affinity"], c["tspo_efficacy"]])
-        return {"matrix": c["rate_matrix"], "inputs": c["input_vector"], "compounds": compounds, "p": p}
-
-    def compiled_rhs(self, use_numba: bool = True):
-        """The same right-hand side as :meth:`rhs`, specialised to this model for speed.
-
-        Calling the stage methods costs ~25 µs per evaluation in numpy overhead. With numba installed the
-        kernel in :mod:`sim._ode_kernel` takes about 1 µs; without it, a closure on Python floats takes ~6 µs.
-        ``tests/test_model.py`` checks that all three agree to rounding at random states.
+        The readable reference of what :meth:`compiled_rhs` computes: the same stage functions, called in chain
+        order, each on its slice of ``y`` with the previous stage's signal. Also evaluates on sympy symbols.
         """
-        k = self.rhs_constants()
-        kernel = _ode_kernel.load() if use_numba else None
-        if kernel is not None:
-            matrix, inputs, compounds, p = k["matrix"], k["inputs"], k["compounds"], k["p"]
+        out = np.zeros(len(y), dtype=np.asarray(y).dtype)
+        signal = np.array([infusion_umol_per_kg_h])
+        for stage, record, part in zip(self.chain, self.records(), (self.slice(g) for g in CHAIN)):
+            signal = stage.rhs(record, y[part], signal, out[part])
+        return out
 
-            def fast(t: float, y: np.ndarray, infusion: float) -> np.ndarray:
-                return kernel(y, infusion, matrix, inputs, compounds, p)
-
-            return fast
-        return self._python_rhs(k)
-
-    def _python_rhs(self, k: dict[str, np.ndarray]):
-        """Pure-Python closure over :meth:`rhs_constants` (the fallback when numba is unavailable)."""
-        matrix = k["matrix"]
-        n_pk = matrix.shape[0]
-        pk_terms = [[(j, float(matrix[i, j])) for j in range(n_pk) if matrix[i, j] != 0.0] for i in range(n_pk)]
-        input_vector = k["inputs"].tolist()
-        free_per_amount, affinity, efficacy = (row.tolist() for row in k["compounds"])
-        (has_tspo, k_act, k_deact, k_tspo, k_c1q, ec50n, hill, coupling, resting, fold, respons, c1q_gain,
-         engulf_gain, density, s0, gamma, f_max, beta0, beta_a, k_tag, k_eng, e_int) = k["p"].tolist()  # fmt: skip
-        n_compounds = n_pk - 1
-        rows = range(n_pk)
-
-        def rhs(t: float, y: np.ndarray, infusion: float) -> np.ndarray:
-            v = y.tolist()
-            d = [sum(m * v[j] for j, m in pk_terms[i]) + input_vector[i] * infusion for i in rows]
-            agonism = 0.0
-            if has_tspo:
-                total = weighted = 0.0
-                for c in range(n_compounds):
-                    free = free_per_amount[c] * v[c + 1]
-                    if free > 0.0:
-                        ratio = free * affinity[c]
-                        total += ratio
-                        weighted += ratio * efficacy[c]
-                agonism = weighted / (1.0 + total)
-            activation, tspo, c1q, untagged, tagged = v[n_pk : n_pk + 5]
-            drive = agonism * max(tspo, 0.0) ** coupling * respons
-            stimulus = 0.0
-            if drive > 0.0:
-                drive_n = drive**hill
-                stimulus = drive_n / (drive_n + ec50n)
-            d.append(k_act * stimulus * (1.0 - activation) - k_deact * activation)
-            d.append(k_tspo * (resting * (1.0 + (fold - 1.0) * activation) - tspo))
-            d.append(k_c1q * (1.0 + c1q_gain * activation - c1q))
-            spines = untagged + tagged
-            homeostasis = max(0.0, 1.0 + gamma * (s0 - spines) / s0)
-            formed = f_max * homeostasis * max(0.0, 1.0 - density * (beta0 + beta_a * activation))
-            tag = k_tag * density * c1q * untagged
-            eaten = k_eng * density * (1.0 + engulf_gain * activation) * tagged
-            d.append(formed - tag - e_int * untagged)
-            d.append(tag - eaten - e_int * tagged)
-            return np.array(d)
-
-        return rhs
+    def compiled_rhs(self, records: tuple | None = None):
+        """``rhs(t, y, infusion) -> dy``: :meth:`rhs` compiled by numba (:mod:`sim.engines.ode_kernel`)."""
+        return compile_rhs([type(stage) for stage in self.chain], records or self.records(), self.bounds)
 
     # ------------------------------------------------------------------ outputs
     def upstream(self, pk_amounts: np.ndarray) -> dict[str, np.ndarray]:
-        """Concentrations and receptor readouts from PK amounts (compounds × time) [µmol/kg]."""
-        free = self.pk.free_brain_concentration(pk_amounts)
-        out = self.binding.signal(free, self.constants, self.genotype)
+        """Concentrations and receptor readouts from PK amounts (compounds × time, no depot) [µmol/kg]."""
+        pk_record = self.pk.record(self)
+        depot = np.zeros((1,) + pk_amounts.shape[1:])
+        free = free_brain_concentration(pk_record, np.concatenate([depot, pk_amounts]))
+        out = self.binding.readouts(self.binding.record(self), free)
         out["plasma_concentration"] = self.pk.plasma_concentration(pk_amounts)
         out["brain_concentration"] = self.pk.brain_concentration(pk_amounts)
         out["brain_free_concentration"] = free
         return out
 
     def readouts(self, times_h: np.ndarray, states: np.ndarray) -> dict[str, np.ndarray]:
-        """Every output variable from states (state × time); spine states may carry a leading replicate axis.
+        """Every output variable from states (state × time).
 
-        ``states`` has shape ``(n_state, n_time)``. Spine densities are taken from the last two states.
         Solver round-off that leaves a state outside its physical range by less than ``1e-12`` (e.g. an
         activation of -1e-226 after a vanishing dose) is set back to the boundary; anything larger is kept, so
         the invariant tests still see it.
         """
-        n_pk = self.n_pk
-        out = self.upstream(_snap(states[1:n_pk], 0.0))
-        activation = _snap(states[n_pk], 0.0, 1.0)
-        tspo, c1q = _snap(states[n_pk + 1 : n_pk + 3], 0.0)
-        untagged, tagged = _snap(states[n_pk + 3 : n_pk + 5], 0.0)
+        pk, glia, spines = self.slice("pk"), self.slice("microglia"), self.slice("spines")
+        out = self.upstream(_snap(states[pk][1:], 0.0))
+        activation = _snap(states[glia][0], 0.0, 1.0)
+        tspo, c1q = _snap(states[glia][1:3], 0.0)
+        untagged, tagged = _snap(states[spines], 0.0)
         out.update(self.spine_readouts(untagged, tagged, activation, c1q, out["gabaa_agonism"]))
         out["microglia_activation"] = activation
         out["microglial_tspo"] = tspo
@@ -320,7 +244,7 @@ class PruningModel:
         """Cumulative administered dose at each time [mg/kg] (boluses at a time are included)."""
         end_h = float(times_h[-1]) if len(times_h) else 0.0
         sched = self.schedule(end_h)
-        scale = self.constants["umol_per_mg"]
+        scale = self.umol_per_mg
         total = np.zeros_like(times_h, dtype=float)
         for t, amount in zip(sched.breakpoints_h, sched.bolus_umol_per_kg):
             total += np.where(times_h >= t, amount / scale, 0.0)

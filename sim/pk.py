@@ -18,10 +18,49 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from sim.core.maths import stage_function, zeros
 from sim.core.params import ConfigError, check_fraction, check_positive, param
+from sim.core.stage import register_stage
+
+
+class LinearChainRecord(NamedTuple):
+    """Constants of :func:`linear_chain_rhs`, in PK state order (depot first, then one amount per compound)."""
+
+    rate_matrix: np.ndarray  # K of dA/dt = K A + input I(t) [1/h]
+    input_vector: np.ndarray  # where one µmol/kg of administered drug goes, after bioavailability [1]
+    free_per_amount: np.ndarray  # unbound brain concentration per amount, f_u / V, one per compound [µM per µmol/kg]
+
+
+@stage_function
+def free_brain_concentration(p: LinearChainRecord, amounts):
+    """Unbound brain concentration of each compound [µM] from the PK state (depot first) [µmol/kg].
+
+    Unbound brain equals unbound plasma concentration, :math:`C^u_{b,i} = f_{u,i} A_i / V_i`.
+    """
+    n = p.free_per_amount.shape[0]
+    free = zeros(n, amounts[0])
+    for i in range(n):
+        free[i] = p.free_per_amount[i] * amounts[i + 1]
+    return free
+
+
+@stage_function
+def linear_chain_rhs(p: LinearChainRecord, amounts, upstream, out):
+    r"""Stage function: :math:`\dot A = K A + b\,I(t)` into ``out`` [µmol/kg/h]; signal: unbound brain concentrations.
+
+    ``upstream[0]`` is the infusion rate :math:`I(t)` [µmol/kg/h] (0 between bolus doses).
+    """
+    n = amounts.shape[0]
+    for i in range(n):
+        rate = p.input_vector[i] * upstream[0]
+        for j in range(n):
+            rate += p.rate_matrix[i, j] * amounts[j]
+        out[i] = rate
+    return free_brain_concentration(p, amounts)
 
 
 @dataclass
@@ -73,6 +112,7 @@ class CompoundPK:
         return math.log(2.0) / self.half_life_h
 
 
+@register_stage("pk")
 @dataclass
 class LinearChainPK:
     """Parent plus metabolite chain, one compartment each, first-order absorption from a depot.
@@ -183,7 +223,18 @@ class LinearChainPK:
             vector[1 + self.names.index(self.dosed)] = 1.0
         return vector
 
-    def initial_state(self) -> np.ndarray:
+    rhs = staticmethod(linear_chain_rhs)
+
+    def record(self, model: Any) -> LinearChainRecord:
+        """Constants of :func:`linear_chain_rhs` for the route of ``model.regimen``."""
+        route = model.regimen.route
+        return LinearChainRecord(
+            rate_matrix=self.rate_matrix(route),
+            input_vector=self.input_vector(route),
+            free_per_amount=self.free_fractions / self.volumes,
+        )
+
+    def initial_state(self, record: LinearChainRecord | None = None) -> np.ndarray:
         """Drug-naive animal: all amounts zero."""
         return np.zeros(len(self.names) + 1)
 
@@ -206,11 +257,6 @@ class LinearChainPK:
     def plasma_concentration(self, amounts: np.ndarray) -> np.ndarray:
         """Total plasma concentration [µM] from amounts [µmol/kg] (compounds on axis 0)."""
         return amounts / self.volumes.reshape((-1,) + (1,) * (amounts.ndim - 1))
-
-    def free_brain_concentration(self, amounts: np.ndarray) -> np.ndarray:
-        """Unbound brain concentration [µM], equal to unbound plasma concentration."""
-        shape = (-1,) + (1,) * (amounts.ndim - 1)
-        return self.plasma_concentration(amounts) * self.free_fractions.reshape(shape)
 
     def brain_concentration(self, amounts: np.ndarray) -> np.ndarray:
         """Total brain tissue concentration [µM] = brain/plasma ratio × plasma concentration."""

@@ -1,4 +1,8 @@
-"""Run configuration and the top-level :func:`simulate` entry point (no Hydra here)."""
+"""Run configuration and :func:`simulate`, the one entry point that turns a model or a configuration into a result.
+
+No Hydra here: ``sim.simulate(sim.PruningModel())`` runs the calibrated headline arm from dataclasses alone, and
+:class:`RunConfig` (what ``synaprune`` and :func:`sim.presets.experiment` build) carries its own run settings.
+"""
 
 from __future__ import annotations
 
@@ -12,40 +16,36 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from sim.binding import EquilibriumBinding
-from sim.cognition import BehaviouralReadout
-from sim.core.params import ConfigError, check_positive, param
-from sim.core.results import provenance, to_dataset
-from sim.dosing import DosingRegimen
-from sim.drug import Drug
+from sim.core.params import ConfigError, param
+from sim.core.results import finalize
+from sim.core.stage import GROUPS
 from sim.engines.ode import OdeEngine
-from sim.genotype import Genotype
-from sim.microglia import MicrogliaActivation, MicrogliaDepletion
-from sim.model import PruningModel
-from sim.pk import LinearChainPK
-from sim.species import Species
-from sim.spines import SpineTurnover
+from sim.model import PruningModel, calibrated
 
 #: The species whose data the microglia/spine parameters were calibrated on (sim/configs/calibration/shi2022.yaml).
 CALIBRATED_SPECIES = "mouse"
 
-STAGES = ("drug", "species", "genotype", "regimen", "pk", "binding", "microglia", "depletion", "spines", "cognition")
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass
 class RunConfig:
-    """Everything one simulation needs: the stages, the regimen, the engine and the output grid."""
+    """Everything one simulation needs: the stages, the regimen, the engine and the output grid.
 
-    drug: Any = field(default_factory=Drug)
-    species: Any = field(default_factory=Species)
-    genotype: Any = field(default_factory=Genotype)
-    regimen: Any = field(default_factory=DosingRegimen)
-    pk: Any = field(default_factory=LinearChainPK)
-    binding: Any = field(default_factory=EquilibriumBinding)
-    microglia: Any = field(default_factory=MicrogliaActivation)
-    depletion: Any = field(default_factory=MicrogliaDepletion)
-    spines: Any = field(default_factory=SpineTurnover)
-    cognition: Any = field(default_factory=BehaviouralReadout)
+    The stage fields mirror :class:`~sim.model.PruningModel` (one per group of :data:`sim.core.stage.GROUPS`)
+    and default to the calibrated headline arm.
+    """
+
+    drug: Any = field(default_factory=calibrated("drug"))
+    species: Any = field(default_factory=calibrated("species"))
+    genotype: Any = field(default_factory=calibrated("genotype"))
+    regimen: Any = field(default_factory=calibrated("regimen"))
+    pk: Any = field(default_factory=calibrated("pk"))
+    binding: Any = field(default_factory=calibrated("binding"))
+    microglia: Any = field(default_factory=calibrated("microglia"))
+    depletion: Any = field(default_factory=calibrated("depletion"))
+    spines: Any = field(default_factory=calibrated("spines"))
+    cognition: Any = field(default_factory=calibrated("cognition"))
     engine: Any = field(default_factory=OdeEngine)
     name: str = param("run", units="", long_name="experiment name", source="")
     duration_days: float = param(
@@ -58,81 +58,148 @@ class RunConfig:
     output_file: str = param("result.nc", units="", long_name="result file name in the run directory (CLI)", source="")
 
     def __post_init__(self) -> None:
-        check_positive(self, "duration_days", "output_step_h")
-        if self.output_step_h > self.duration_days * 24.0:
-            raise ConfigError(
-                f"output_step_h = {self.output_step_h!r} is not allowed: it must not exceed duration_days × 24 = "
-                f"{self.duration_days * 24.0:g} h"
-            )
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError(f"seed = {self.seed!r} is not allowed: it must be a non-negative integer")
+        check_run_settings(self.duration_days, self.output_step_h, self.seed)
 
     def model(self) -> PruningModel:
         """The coupled model built from this configuration's stages."""
-        return PruningModel(**{name: getattr(self, name) for name in STAGES})
+        return PruningModel(**{group: getattr(self, group) for group in GROUPS})
 
     def times_h(self) -> np.ndarray:
         """Output grid from 0 to ``duration_days`` [h] (the end point is always included)."""
-        end = self.duration_days * 24.0
-        n = int(math.floor(end / self.output_step_h + 1e-9))
-        grid = self.output_step_h * np.arange(n + 1)
-        return grid if math.isclose(grid[-1], end) else np.append(grid, end)
+        return output_times_h(self.duration_days, self.output_step_h)
 
     def to_yaml(self) -> str:
-        """The resolved configuration as YAML (stored in every result)."""
-        return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False)
+        """The resolved configuration as YAML (stored once in every result)."""
+        return yaml.dump(dataclasses.asdict(self), Dumper=_DUMPER, sort_keys=False)
 
 
-def simulate_model(model: PruningModel, times_h: np.ndarray, engine: Any = None, seed: int = 0) -> xr.Dataset:
-    """Simulate a model built from dataclasses (no configuration files involved)."""
-    engine = engine or OdeEngine()
-    rng = np.random.default_rng(seed)
-    data = engine.simulate(model, np.asarray(times_h, dtype=float), rng)
-    coords = {"compound": list(model.pk.names)}
-    extra_coords = data.pop("_coords", {})
-    extra_attrs = data.pop("_attrs", {})  # engine settings an analysis needs (e.g. agent segment length)
-    coords.update(extra_coords)
-    ds = to_dataset(np.asarray(times_h) / 24.0, data, coords=coords)
-    ds.attrs.update(extra_attrs)
-    first, last = model.dosing_period_days
-    ds.attrs.update(
-        drug=model.drug.name,
-        species=model.species.name,
-        genotype=model.genotype.name,
-        region=model.spines.region,
-        route=model.regimen.route,
-        dose_mg_per_kg=float(model.regimen.dose_per_kg(model.species.body_weight_kg)),
-        dosing_start_day=first,
-        dosing_stop_day=last,
-        depletion=model.depletion.name,
+def check_run_settings(duration_days: float, output_step_h: float, seed: int) -> None:
+    """Raise :class:`ConfigError` for a non-positive duration or step, a step longer than the run, or a bad seed."""
+    for key, value in (("duration_days", duration_days), ("output_step_h", output_step_h)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{key} = {value!r} is not allowed: it must be a positive finite number")
+    if output_step_h > duration_days * 24.0:
+        raise ConfigError(
+            f"output_step_h = {output_step_h!r} is not allowed: it must not exceed duration_days × 24 = "
+            f"{duration_days * 24.0:g} h"
+        )
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed = {seed!r} is not allowed: it must be a non-negative integer")
+
+
+def output_times_h(duration_days: float, output_step_h: float) -> np.ndarray:
+    """Output grid from 0 to ``duration_days`` [h] every ``output_step_h`` (the end point is always included)."""
+    end = duration_days * 24.0
+    n = int(math.floor(end / output_step_h + 1e-9))
+    grid = output_step_h * np.arange(n + 1)
+    return grid if math.isclose(grid[-1], end) else np.append(grid, end)
+
+
+def simulate(
+    model_or_config: PruningModel | RunConfig | Any,
+    *,
+    duration_days: float | None = None,
+    output_step_h: float | None = None,
+    engine: Any = None,
+    seed: int | None = None,
+    sweep: bool = False,
+) -> xr.Dataset:
+    """Simulate a model or a run configuration; returns an :class:`xarray.Dataset` with ``time`` in days.
+
+    Parameters
+    ----------
+    model_or_config
+        A :class:`~sim.model.PruningModel` (e.g. ``sim.PruningModel()``, the calibrated headline arm), a
+        :class:`RunConfig` (which carries its own run settings, so the keywords below must not be given), or a
+        composed Hydra config.
+    duration_days
+        Simulated time [d]; 70 by default.
+    output_step_h
+        Spacing of the output grid [h]; 1 by default.
+    engine
+        :class:`~sim.engines.ode.OdeEngine` (default) or :class:`~sim.engines.agents.AgentEngine`.
+    seed
+        Seed of the single random generator (agent engine); 0 by default.
+    sweep
+        Add the length-1 ``dose`` and ``withdrawal_time`` dimensions that command-line results carry, so that
+        results combine into a grid (:func:`sim.io.combine_results`).
+
+    Every variable has ``units`` and ``long_name``; the attributes record the resolved configuration, seed, package
+    version, git commit and engine settings.
+    """
+    settings = {"duration_days": duration_days, "output_step_h": output_step_h, "engine": engine, "seed": seed}
+    if isinstance(model_or_config, PruningModel):
+        given = {key: value for key, value in settings.items() if value is not None}
+        run = RunConfig(
+            **{group: getattr(model_or_config, group) for group in GROUPS},
+            **{"duration_days": 70.0, "output_step_h": 1.0, "seed": 0, **given},
+        )
+    else:
+        if not isinstance(model_or_config, RunConfig):
+            from sim.config import to_run_config  # a composed Hydra config; Hydra is imported only then
+
+            model_or_config = to_run_config(model_or_config)
+        run = model_or_config
+        passed = [key for key, value in settings.items() if value is not None]
+        if passed:
+            raise TypeError(
+                f"simulate() got {', '.join(passed)} with a RunConfig, which carries its own run settings; "
+                "change them with dataclasses.replace(config, ...)"
+            )
+    model = run.model()
+    ds = run.engine.simulate(model, run.times_h(), np.random.default_rng(run.seed))
+    sweep_coords = (
+        {"dose": run.regimen.dose_per_kg(run.species.body_weight_kg), "withdrawal_time": run.regimen.withdrawal_day}
+        if sweep
+        else None
     )
+    return finalize(
+        ds,
+        config=run.to_yaml(),
+        seed=run.seed,
+        engine=_engine_description(run.engine),
+        attrs={"experiment": run.name, **model_attributes(model)},
+        sweep=sweep_coords,
+    )
+
+
+def _engine_description(engine: Any) -> str:
+    settings = ", ".join(f"{key}={value}" for key, value in dataclasses.asdict(engine).items() if key != "name")
+    return f"{getattr(engine, 'name', type(engine).__name__)} ({settings})"
+
+
+def model_attributes(model: PruningModel) -> dict[str, Any]:
+    """Descriptive attributes of a result: what was simulated (drug, species, ... and each stage's class)."""
+    first, last = model.dosing_period_days
+    attrs: dict[str, Any] = {
+        "drug": model.drug.name,
+        "species": model.species.name,
+        "genotype": model.genotype.name,
+        "region": model.spines.region,
+        "route": model.regimen.route,
+        "dose_mg_per_kg": float(model.regimen.dose_per_kg(model.species.body_weight_kg)),
+        "dosing_start_day": first,
+        "dosing_stop_day": last,
+        "depletion": model.depletion.name,
+        "model_variant": ", ".join(f"{group}={type(getattr(model, group)).__name__}" for group in GROUPS),
+    }
     if model.species.name != CALIBRATED_SPECIES:
         caveat = (
             f"microglia and spine parameters are calibrated to {CALIBRATED_SPECIES} somatosensory cortex under daily "
             f"pulse exposure; spine and behaviour outputs for {model.species.name} are extrapolations (PK and "
             "receptor occupancy rest on that species' own data)"
         )
-        warnings.warn(caveat, UserWarning, stacklevel=2)
-        ds.attrs["caveat"] = caveat
-    return ds
+        warnings.warn(caveat, UserWarning, stacklevel=3)
+        attrs["caveat"] = caveat
+    return attrs
 
 
-def simulate(cfg: Any) -> xr.Dataset:
-    """Run one simulation from a :class:`RunConfig` (or a composed Hydra/OmegaConf config).
-
-    Returns an :class:`xarray.Dataset` with a ``time`` coordinate in days, every output with ``units`` and
-    ``long_name``, and provenance attributes (resolved config, seed, version, git commit).
-    """
-    if not isinstance(cfg, RunConfig):
-        from sim.config import to_run_config
-
-        cfg = to_run_config(cfg)
-    ds = simulate_model(cfg.model(), cfg.times_h(), cfg.engine, cfg.seed)
-    settings = ", ".join(f"{key}={value}" for key, value in dataclasses.asdict(cfg.engine).items() if key != "name")
-    engine = f"{getattr(cfg.engine, 'name', type(cfg.engine).__name__)} ({settings})"
-    ds.attrs.update(provenance(cfg.to_yaml(), cfg.seed, engine))
-    ds.attrs["experiment"] = cfg.name
-    return ds
+def simulate_model(model: PruningModel, times_h: np.ndarray, engine: Any = None, seed: int = 0) -> xr.Dataset:
+    """Simulate ``model`` at explicit output times [h] (an uneven grid, e.g. extra points after each dose)."""
+    engine = engine or OdeEngine()
+    ds = engine.simulate(model, np.asarray(times_h, dtype=float), np.random.default_rng(seed))
+    config = yaml.dump(dataclasses.asdict(model), Dumper=_DUMPER, sort_keys=False)
+    return finalize(ds, config=config, seed=seed, engine=_engine_description(engine), attrs=model_attributes(model))
 
 
 def load_config(overrides: list[str] | None = None) -> RunConfig:
@@ -140,3 +207,4 @@ def load_config(overrides: list[str] | None = None) -> RunConfig:
     from sim.config import load_config as _load
 
     return _load(overrides)
+

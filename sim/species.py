@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sim.core.params import check_positive, param
+from sim.core.stage import register_stage
 
 
+@register_stage("species")
 @dataclass
 class Species:
     """Species-level constants."""

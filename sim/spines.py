@@ -29,17 +29,79 @@ turnover alone cannot give the ≈ 8-week recovery reported after withdrawal (sc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from sim.core.maths import maximum, stage_function, zeros
 from sim.core.params import ConfigError, check_fraction, check_positive, param
+from sim.core.stage import register_stage
 
 
+class SpineRecord(NamedTuple):
+    """Constants of :func:`spine_rhs` (rates per hour)."""
+
+    baseline_density: float  # S_0 [1/um]
+    homeostatic_gain: float  # gamma [1]
+    max_formation_rate: float  # f_max [1/(um h)]
+    baseline_formation_suppression: float  # beta_0 [1]
+    activated_formation_suppression: float  # beta_A [1]
+    tagging_rate: float  # k_tag [1/h]
+    engulfment_rate: float  # k_eng [1/h]
+    intrinsic_elimination_rate: float  # e_int [1/h]
+
+
+@stage_function
+def formation_flux(p: SpineRecord, density, activation, microglia_density):
+    """Formation flux :math:`F` [spines/(um h)] at total density ``density`` [1/um]."""
+    homeostasis = maximum(0.0, 1.0 + p.homeostatic_gain * (p.baseline_density - density) / p.baseline_density)
+    suppression = 1.0 - microglia_density * (
+        p.baseline_formation_suppression + p.activated_formation_suppression * activation
+    )
+    return p.max_formation_rate * homeostasis * maximum(0.0, suppression)
+
+
+@stage_function
+def tagging_flux(p: SpineRecord, untagged, c1q, microglia_density):
+    r"""Tagging flux, untagged -> tagged, :math:`k_{tag}\,n\,Q\,S_u` [spines/(um h)]."""
+    return p.tagging_rate * microglia_density * c1q * untagged
+
+
+@stage_function
+def engulfment_flux(p: SpineRecord, tagged, capacity, microglia_density):
+    r"""Engulfment flux of tagged spines, :math:`k_{eng}\,n\,E\,S_t` [spines/(um h)]."""
+    return p.engulfment_rate * microglia_density * capacity * tagged
+
+
+@stage_function
+def spine_rhs(p: SpineRecord, state, upstream, out):
+    """Stage function: derivatives of (untagged, tagged) densities [1/(um h)]; signal: total density [1/um].
+
+    ``upstream`` is the microglia signal (activation, C1q, engulfment capacity, microglia density).
+    """
+    untagged = state[0]
+    tagged = state[1]
+    activation = upstream[0]
+    c1q = upstream[1]
+    capacity = upstream[2]
+    density = upstream[3]
+    formed = formation_flux(p, untagged + tagged, activation, density)
+    tag = tagging_flux(p, untagged, c1q, density)
+    eaten = engulfment_flux(p, tagged, capacity, density)
+    out[0] = formed - tag - p.intrinsic_elimination_rate * untagged
+    out[1] = tag - eaten - p.intrinsic_elimination_rate * tagged
+    signal = zeros(1, untagged)
+    signal[0] = untagged + tagged
+    return signal
+
+
+@register_stage("spines")
 @dataclass
 class SpineTurnover:
     """Formation, C1q tagging, microglial engulfment and homeostatic regrowth of dendritic spines."""
 
     state_names = ("untagged_spine_density", "tagged_spine_density")
+    rhs = staticmethod(spine_rhs)
 
     region: str = param(
         "somatosensory_cortex",
@@ -149,47 +211,42 @@ class SpineTurnover:
             self.elimination_per_day / 24.0 * self.baseline_density_per_um / (1.0 - self.baseline_formation_suppression)
         )
 
-    def initial_state(self) -> np.ndarray:
+    def record(self, model: Any = None) -> SpineRecord:
+        """Constants of :func:`spine_rhs` (no context needed: microglia density arrives in the signal)."""
+        return SpineRecord(
+            baseline_density=self.baseline_density_per_um,
+            homeostatic_gain=self.homeostatic_gain,
+            max_formation_rate=self.max_formation_rate,
+            baseline_formation_suppression=self.baseline_formation_suppression,
+            activated_formation_suppression=self.activated_formation_suppression,
+            tagging_rate=self.tagging_rate,
+            engulfment_rate=self.engulfment_rate,
+            intrinsic_elimination_rate=self.intrinsic_elimination_rate,
+        )
+
+    def initial_state(self, record: SpineRecord | None = None) -> np.ndarray:
         """Drug-free steady state of intact tissue [1/um]."""
         tagged = self.baseline_tagged_density
         return np.array([self.baseline_density_per_um - tagged, tagged])
 
-    # ------------------------------------------------------------------ fluxes
     def formation(self, density, activation, microglia_density):
-        """Formation flux [spines/(um h)]."""
-        s0 = self.baseline_density_per_um
-        homeostasis = np.maximum(0.0, 1.0 + self.homeostatic_gain * (s0 - density) / s0)
-        suppression = 1.0 - microglia_density * (
-            self.baseline_formation_suppression + self.activated_formation_suppression * activation
-        )
-        return self.max_formation_rate * homeostasis * np.maximum(0.0, suppression)
+        """Formation flux [spines/(um h)] (:func:`formation_flux`; numpy, broadcasting)."""
+        return formation_flux(self.record(), density, activation, microglia_density)
 
     def tagging(self, untagged, c1q, microglia_density):
-        """Tagging flux, untagged -> tagged [spines/(um h)]."""
-        return self.tagging_rate * microglia_density * c1q * untagged
+        """Tagging flux, untagged -> tagged [spines/(um h)] (:func:`tagging_flux`)."""
+        return tagging_flux(self.record(), untagged, c1q, microglia_density)
 
-    def engulfment(self, tagged, engulfment_capacity, microglia_density):
-        """Engulfment flux of tagged spines [spines/(um h)]."""
-        return self.engulfment_rate * microglia_density * engulfment_capacity * tagged
+    def engulfment(self, tagged, capacity, microglia_density):
+        """Engulfment flux of tagged spines [spines/(um h)] (:func:`engulfment_flux`)."""
+        return engulfment_flux(self.record(), tagged, capacity, microglia_density)
 
-    def rhs(
-        self, state: np.ndarray, activation: float, c1q: float, engulfment_capacity: float, microglia_density: float
-    ) -> np.ndarray:
-        """Time derivatives of ``(untagged, tagged)`` densities [1/(um h)]."""
-        untagged, tagged = state
-        formed = self.formation(untagged + tagged, activation, microglia_density)
-        tag = self.tagging(untagged, c1q, microglia_density)
-        eaten = self.engulfment(tagged, engulfment_capacity, microglia_density)
-        e_int = self.intrinsic_elimination_rate
-        return np.array([formed - tag - e_int * untagged, tag - eaten - e_int * tagged])
-
-    def rates_per_day(self, untagged, tagged, activation, c1q, engulfment_capacity, microglia_density):
-        """Formation and elimination as fractions of the current density per day [1/d]."""
+    def rates_per_day(self, untagged, tagged, activation, c1q, capacity, microglia_density):
+        """Formation and elimination as fractions of the current density per day [1/d] (numpy, broadcasting)."""
+        p = self.record()
         density = untagged + tagged
-        formed = self.formation(density, activation, microglia_density)
-        lost = (
-            self.engulfment(tagged, engulfment_capacity, microglia_density) + self.intrinsic_elimination_rate * density
-        )
+        formed = formation_flux(p, density, activation, microglia_density)
+        lost = engulfment_flux(p, tagged, capacity, microglia_density) + p.intrinsic_elimination_rate * density
         with np.errstate(divide="ignore", invalid="ignore"):
             return 24.0 * formed / density, 24.0 * lost / density
 

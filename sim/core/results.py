@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from sim.core import __version__
+
 CANONICAL_ORDER = ("dose", "withdrawal_time", "replicate", "compound", "cell", "spine", "time")
 
 COORD_ATTRS: dict[str, dict[str, str]] = {
@@ -138,8 +140,6 @@ def git_state() -> tuple[str, int]:
 
 def provenance(config_yaml: str, seed: int, engine: str) -> dict[str, Any]:
     """Global attributes: version, git commit, resolved config, seed, timestamp and command line."""
-    from sim import __version__
-
     commit, dirty = git_state()
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
@@ -153,3 +153,28 @@ def provenance(config_yaml: str, seed: int, engine: str) -> dict[str, Any]:
         "config": config_yaml,
         "seed": int(seed),
     }
+
+
+def finalize(
+    ds: xr.Dataset,
+    *,
+    config: str,
+    seed: int,
+    engine: str,
+    attrs: dict[str, Any] | None = None,
+    sweep: dict[str, float] | None = None,
+) -> xr.Dataset:
+    """The one step that turns an engine's Dataset into a result.
+
+    Adds the run's descriptive ``attrs`` and the provenance (:func:`provenance`: version, git commit, the resolved
+    config recorded once, seed, engine settings, timestamp and command line) and, with ``sweep``, length-1
+    dimensions such as ``dose`` and ``withdrawal_time`` so that runs combine into a grid.
+    """
+    ds.attrs.update(attrs or {})
+    ds.attrs.update(provenance(config, seed, engine))
+    if sweep:
+        ds = ds.expand_dims({name: [float(value)] for name, value in sweep.items()})
+        for name in sweep:
+            ds[name].attrs.update(COORD_ATTRS.get(name, {}))
+        ds = ds.transpose(*CANONICAL_ORDER, ..., missing_dims="ignore")
+    return ds

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 from scipy.integrate import odeint, solve_ivp
 
 from sim.core.params import check_choice, check_positive, param
+from sim.core.results import to_dataset
 from sim.model import PruningModel
 
 METHODS = ("LSODA", "BDF", "Radau")
@@ -56,16 +58,18 @@ class OdeEngine:
             raise ValueError("times_h must be a non-empty, strictly increasing 1-d array starting at or after 0 h")
         end_h = float(times_h[-1])
         sched = model.schedule(end_h)
-        rhs = model.compiled_rhs()
+        records = model.records()
+        rhs = model.compiled_rhs(records)
+        dose_into = model.pk.record(model).input_vector  # where a bolus goes among the PK states
+        pk = model.slice("pk")
         y = model.initial_state()
         out = np.empty((y.size, times_h.size))
-        n_pk = model.n_pk
         points = sched.breakpoints_h
         for i, t0 in enumerate(points[:-1]):
             t1 = points[i + 1]
             if sched.bolus_umol_per_kg[i]:
                 y = y.copy()
-                y[:n_pk] += model.constants["input_vector"] * sched.bolus_umol_per_kg[i]
+                y[pk] += dose_into * sched.bolus_umol_per_kg[i]
             mask = (times_h >= t0) & (times_h < t1)
             if t1 == end_h:
                 mask |= times_h == end_h
@@ -111,7 +115,14 @@ class OdeEngine:
             raise RuntimeError(f"ODE integration failed between {t0} h and {t1} h: {sol.message}")
         return sol.y
 
-    def simulate(self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator | None = None):
-        """Outputs (name -> array over time) at ``times_h`` [h]; ``rng`` is unused (deterministic engine)."""
+    def simulate(
+        self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator | None = None
+    ) -> xr.Dataset:
+        """Every output at ``times_h`` [h] as a Dataset (time in days); ``rng`` is unused (deterministic engine)."""
+        times_h = np.asarray(times_h, dtype=float)
         states = self.integrate(model, times_h)
-        return model.readouts(np.asarray(times_h, dtype=float), states)
+        return to_dataset(
+            times_h / 24.0,
+            model.readouts(times_h, states),
+            coords={"compound": list(model.pk.names)},
+        )

@@ -130,7 +130,9 @@ def compile_rhs(classes: Sequence[type], records: Sequence[tuple], bounds: Seque
     entry = getattr(kernel.overloads.get(signature), "entry_point", None)
     if entry is None:  # numba internals changed: the dispatcher is slower but correct
         return lambda t, y, infusion: kernel(t, y, infusion, records, bounds)
-    return lambda t, y, infusion: entry(t, y, infusion, records, bounds)
+    # The entry point is typed for a C-contiguous float64 vector; solvers may pass a strided column (solve_ivp's
+    # finite-difference Jacobian does), which must be copied rather than reinterpreted.
+    return lambda t, y, infusion: entry(float(t), np.ascontiguousarray(y, dtype=float), float(infusion), records, bounds)
 
 
 __all__ = ["compile_rhs", "kernel_source", "load_kernel", "source_digest"]

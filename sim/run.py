@@ -88,12 +88,15 @@ def simulate_model(model: PruningModel, times_h: np.ndarray, engine: Any = None,
     engine = engine or OdeEngine()
     rng = np.random.default_rng(seed)
     data = engine.simulate(model, np.asarray(times_h, dtype=float), rng)
-    coords = {"compound": list(model.pk.names)}
-    extra_coords = data.pop("_coords", {})
-    extra_attrs = data.pop("_attrs", {})  # engine settings an analysis needs (e.g. agent segment length)
-    coords.update(extra_coords)
-    ds = to_dataset(np.asarray(times_h) / 24.0, data, coords=coords)
-    ds.attrs.update(extra_attrs)
+    if isinstance(data, xr.Dataset):  # engines that build their own Dataset (the agent engine)
+        ds = data
+    else:
+        coords = {"compound": list(model.pk.names)}
+        extra_coords = data.pop("_coords", {})
+        extra_attrs = data.pop("_attrs", {})  # engine settings an analysis needs (e.g. agent segment length)
+        coords.update(extra_coords)
+        ds = to_dataset(np.asarray(times_h) / 24.0, data, coords=coords)
+        ds.attrs.update(extra_attrs)
     first, last = model.dosing_period_days
     ds.attrs.update(
         drug=model.drug.name,

@@ -2,16 +2,17 @@
 
 Usage::
 
-    python benchmarks/bench_agents.py                       # numba backend, 1e4 1e5 1e6 spines
-    python benchmarks/bench_agents.py --backend numpy --sizes 1e4 1e5
+    python benchmarks/bench_agents.py                       # 1e4 1e5 1e6 spines
+    python benchmarks/bench_agents.py --sizes 1e4 1e5
     python benchmarks/bench_agents.py --record              # also keep per-spine records
     python benchmarks/bench_agents.py --cv 0.3              # heterogeneous microglial cells
 
 Each size runs in a fresh subprocess (clean peak RSS). The model is the full calibrated one
 (``experiment=shi2022_high_dose``: PK, binding, microglia, spines; 70 days, hourly output). A spine-step is one
 spine advanced by one ``dt_h`` step; spines are counted at baseline (segments x segment length x baseline
-density). "total" includes the upstream ODE and readouts; "spines" subtracts the time of the upstream ODE run
-alone. Memory: peak RSS increase over the warmed-up process and the tracemalloc peak of a second run, per spine.
+density). "total" includes the upstream ODE, the readouts and building the Dataset; "spines" subtracts the time
+of the upstream ODE run alone. Memory: peak RSS increase over the warmed-up process and the tracemalloc peak of a
+second run, per spine.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import tracemalloc
 import numpy as np
 
 
-def child(size: float, backend: str, record: bool, cv: float) -> dict:
+def child(size: float, record: bool, cv: float) -> dict:
     import sim
     from sim.engines.agents import AgentEngine
     from sim.engines.ode import OdeEngine
@@ -41,12 +42,11 @@ def child(size: float, backend: str, record: bool, cv: float) -> dict:
         replicates=1,
         segments=segments,
         segment_length_um=length,
-        backend=backend,
         record_spines=record,
         progress=False,
         microglia_heterogeneity_cv=cv,
     )
-    warm = AgentEngine(replicates=1, segments=2, backend=backend, record_spines=record, progress=False)
+    warm = AgentEngine(replicates=1, segments=2, record_spines=record, progress=False)
     warm.simulate(model, times[:49], np.random.default_rng(0))  # JIT / cache load, imports
     edges = engine.step_edges(times)
     grid = np.union1d(times, 0.5 * (edges[1:] + edges[:-1]))
@@ -73,7 +73,6 @@ def child(size: float, backend: str, record: bool, cv: float) -> dict:
         "rate_spines": spines * steps / max(total - upstream, 1e-9),
         "rss_bytes_per_spine": (rss_after - rss_before) / spines,
         "traced_bytes_per_spine": traced / spines,
-        "backend": engine.resolved_backend,
         "cells": engine.cells(model),
     }
 
@@ -81,25 +80,21 @@ def child(size: float, backend: str, record: bool, cv: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6])
-    parser.add_argument("--backend", default="numba", choices=["numba", "numpy", "auto"])
     parser.add_argument("--record", action="store_true", help="record per-spine events (birth, tag, loss)")
     parser.add_argument("--cv", type=float, default=0.0, help="engine.microglia_heterogeneity_cv")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.backend, args.record, args.cv)))
+        print(json.dumps(child(args.child, args.record, args.cv)))
         return
-    print(
-        f"backend={args.backend} record_spines={args.record} microglia_heterogeneity_cv={args.cv}; "
-        "70-day high-dose run, dt = 1 h, one core"
-    )
+    print(f"record_spines={args.record} microglia_heterogeneity_cv={args.cv}; 70-day high-dose run, dt = 1 h, one core")
     header = (
         f"{'spines':>9} {'cells':>6} {'steps':>6} {'total [s]':>10} {'ODE [s]':>8} {'spine-steps/s':>14} "
         f"{'(spines only)':>14} {'RSS B/spine':>12} {'traced B/spine':>15}"
     )
     print(header)
     for size in args.sizes:
-        command = [sys.executable, __file__, "--child", str(size), "--backend", args.backend, "--cv", str(args.cv)]
+        command = [sys.executable, __file__, "--child", str(size), "--cv", str(args.cv)]
         if args.record:
             command.append("--record")
         done = subprocess.run(command, capture_output=True, text=True, check=True)

@@ -75,7 +75,7 @@ def dendrite_frames(
 ) -> tuple[xr.Dataset, xr.Dataset, np.ndarray]:
     """Simulate the drawn segments: (agent result, mean-field result, frame times [d]).
 
-    ``engine`` supplies the microglia settings (territory, heterogeneity, contact rate, backend); its replicates,
+    ``engine`` supplies the microglia settings (territory, heterogeneity, contact rate); its replicates,
     segments and records are replaced by those of the drawing.
     """
     times_h = np.linspace(0.0, duration_days * 24.0, frames)

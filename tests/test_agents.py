@@ -1,4 +1,4 @@
-"""Agent engine: agreement with the ODE, exact per-step probabilities, seeds, schema and configuration errors.
+"""Agent engine: agreement with the ODE, exact event-time statistics, seeds, schema and configuration errors.
 
 Statistical tests use fixed seeds and a tolerance of 5 standard errors (written next to each check), so they are
 deterministic on one machine and fail only if the engine is biased by several standard errors.
@@ -10,20 +10,14 @@ import dataclasses
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import sim
 from sim.core.params import ConfigError
-from sim.engines import agents
-from sim.engines.agents import AgentEngine, SpineHazards, Territories, stationary_distribution
+from sim.engines.agents import AgentEngine, SpineHazards, Territories, replicate, run_replicate, stationary_distribution
 from sim.microglia import MicrogliaDepletion
 
-BACKENDS = ["numba", "numpy"]
 Z_MAX = 5.0  # standard errors
-
-
-def _needs(backend: str) -> None:
-    if backend == "numba" and not agents.numba_available():
-        pytest.skip("numba not installed (optional extra 'fast')")
 
 
 def _hazards(n_steps: int, dt: float, *, tagging=0.0, engulfment=0.0, intrinsic=0.0, formation=0.0, slots=4):
@@ -41,10 +35,9 @@ def _hazards(n_steps: int, dt: float, *, tagging=0.0, engulfment=0.0, intrinsic=
     )
 
 
-def _run(backend, h, init_u, init_t, seed=1, record=False, cells=None):
-    run = agents._run_numba if backend == "numba" else agents._run_numpy
+def _run(h, init_u, init_t, seed=1, record=False, cells=None):
     out_times = h.edges_h.copy()
-    return run(h, init_u, init_t, np.random.default_rng(seed), out_times, record, lambda n: None, cells)
+    return run_replicate(h, init_u, init_t, np.random.default_rng(seed), out_times, record, lambda n: None, cells)
 
 
 def _binomial_z(observed_fraction, expected_fraction, n):
@@ -53,49 +46,41 @@ def _binomial_z(observed_fraction, expected_fraction, n):
 
 
 # ---------------------------------------------------------------------- exactness of the per-step probabilities
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_pure_death_survival_is_exp_minus_k_t(backend):
+def test_pure_death_survival_is_exp_minus_k_t():
     """k dt = 0.2: the exact 1 - exp(-k dt) gives exp(-2) after 10 steps; k dt would give 0.8**10 (25 SE away)."""
-    _needs(backend)
     n, k, dt = 100_000, 0.2, 1.0
     h = _hazards(10, dt, intrinsic=k, slots=1)
-    result = _run(backend, h, np.ones(n, np.int64), np.zeros(n, np.int64))
+    result = _run(h, np.ones(n, np.int64), np.zeros(n, np.int64))
     survival = result.untagged / n
     expected = np.exp(-k * h.edges_h)
     assert np.all(_binomial_z(survival, expected, n) < Z_MAX)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_time_varying_hazard_integrates_step_by_step(backend):
+def test_time_varying_hazard_integrates_step_by_step():
     """Untagged survival under a tagging hazard that changes every step is exp(-sum (a_j + e) dt)."""
-    _needs(backend)
     n, dt = 100_000, 2.0
     tagging = np.array([0.01, 0.3, 0.0, 0.15, 0.05, 0.4])
     h = _hazards(tagging.size, dt, tagging=tagging, intrinsic=0.02, slots=1)
-    result = _run(backend, h, np.ones(n, np.int64), np.zeros(n, np.int64))
+    result = _run(h, np.ones(n, np.int64), np.zeros(n, np.int64))
     expected = np.exp(-np.concatenate([[0.0], np.cumsum((tagging + 0.02) * dt)]))
     assert np.all(_binomial_z(result.untagged / n, expected, n) < Z_MAX)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_tag_then_engulf_chain_matches_closed_form(backend):
+def test_tag_then_engulf_chain_matches_closed_form():
     """Tagged fraction of spines starting untagged: a/(b-a) (e^{-(a+e)t} - e^{-(b+e)t}) for constant hazards."""
-    _needs(backend)
     n, dt, a, b, e = 100_000, 1.0, 0.3, 0.1, 0.05
     h = _hazards(12, dt, tagging=a, engulfment=b, intrinsic=e, slots=1)
-    result = _run(backend, h, np.ones(n, np.int64), np.zeros(n, np.int64))
+    result = _run(h, np.ones(n, np.int64), np.zeros(n, np.int64))
     t = h.edges_h
     expected = a / (b - a) * (np.exp(-(a + e) * t) - np.exp(-(b + e) * t))
     assert np.all(_binomial_z(result.tagged / n, expected, n) < Z_MAX)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_births_are_poisson_with_the_segment_rate(backend):
+def test_births_are_poisson_with_the_segment_rate():
     """No losses, constant formation 0.5/h per segment: mean count after t is 0.5 t (Poisson SE)."""
-    _needs(backend)
     n, rate = 20_000, 0.5
     h = _hazards(8, 1.0, formation=rate, slots=40)
-    result = _run(backend, h, np.zeros(n, np.int64), np.zeros(n, np.int64))
+    result = _run(h, np.zeros(n, np.int64), np.zeros(n, np.int64))
     mean = rate * h.edges_h[1:]
     z = np.abs(result.untagged[1:] / n - mean) / np.sqrt(mean / n)
     assert np.all(z < Z_MAX)
@@ -110,7 +95,7 @@ AGREEMENT = {
 }
 
 
-def _agreement(overrides: list[str], backend: str, replicates: int, segments: int):
+def _agreement(overrides: list[str], replicates: int, segments: int):
     common = ["output_step_h=6", "engine.progress=false", "engine.record_spines=false"]
     ode = sim.simulate(sim.load_config(overrides + common[:1]))
     agent_cfg = sim.load_config(
@@ -118,7 +103,6 @@ def _agreement(overrides: list[str], backend: str, replicates: int, segments: in
         + common
         + [
             "engine=agents",
-            f"engine.backend={backend}",
             f"engine.replicates={replicates}",
             f"engine.segments={segments}",
         ]
@@ -128,24 +112,13 @@ def _agreement(overrides: list[str], backend: str, replicates: int, segments: in
 
 @pytest.mark.parametrize("case", list(AGREEMENT))
 def test_agent_mean_matches_ode_within_five_standard_errors(case):
-    _needs("numba")
-    ode, agent = _agreement(AGREEMENT[case], "numba", replicates=64, segments=100)
+    ode, agent = _agreement(AGREEMENT[case], replicates=64, segments=100)
     for name in ("spine_density", "tagged_spine_density"):
         values = agent[name]
         mean = values.mean("replicate")
         se = values.std("replicate", ddof=1) / np.sqrt(values.sizes["replicate"])
         z = np.abs(mean - ode[name]) / se
         assert float(z.max()) < Z_MAX, f"{case}: {name} off by {float(z.max()):.1f} SE at day {float(z.idxmax()):.2f}"
-
-
-def test_numpy_backend_matches_ode_within_five_standard_errors():
-    """The pure-numpy stepper (fallback without numba) over dosing and early withdrawal."""
-    ode, agent = _agreement(["experiment=shi2022_high_dose", "duration_days=21"], "numpy", replicates=24, segments=100)
-    for name in ("spine_density", "tagged_spine_density"):
-        values = agent[name]
-        se = values.std("replicate", ddof=1) / np.sqrt(values.sizes["replicate"])
-        z = np.abs(values.mean("replicate") - ode[name]) / se
-        assert float(z.max()) < Z_MAX, f"{name} off by {float(z.max()):.1f} SE"
 
 
 def test_stationary_distribution_mean_is_the_mean_field_fixed_point(hydra_model):
@@ -174,12 +147,10 @@ def _small(seed: int, extra: tuple[str, ...] = (), **engine) -> tuple[sim.RunCon
     return cfg, sim.simulate(cfg)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_same_seed_gives_identical_bits_and_other_seeds_differ(backend):
-    _needs(backend)
-    _, first = _small(7, backend=backend)
-    _, again = _small(7, backend=backend)
-    _, other = _small(8, backend=backend)
+def test_same_seed_gives_identical_bits_and_other_seeds_differ():
+    _, first = _small(7)
+    _, again = _small(7)
+    _, other = _small(8)
     for name in first.data_vars:
         assert first[name].values.tobytes() == again[name].values.tobytes(), name
     assert first.attrs["seed"] == 7
@@ -188,17 +159,15 @@ def test_same_seed_gives_identical_bits_and_other_seeds_differ(backend):
 
 
 def test_replicate_depends_only_on_seed_and_index():
-    _needs("numba")
     _, three = _small(3, replicates=3)
     _, five = _small(3, replicates=5)
     np.testing.assert_array_equal(three.spine_density.values, five.spine_density.isel(replicate=slice(0, 3)).values)
 
 
 def test_chunking_and_record_buffer_retries_do_not_change_results(monkeypatch):
-    _needs("numba")
     _, reference = _small(11, segments=20)
-    monkeypatch.setattr(agents, "_CHUNK_SEGMENTS", 3)
-    monkeypatch.setattr(agents, "_RECORD_HEADROOM", 0.01)  # forces replays of chunks with larger buffers
+    monkeypatch.setattr(replicate, "_CHUNK_SEGMENTS", 3)
+    monkeypatch.setattr(replicate, "_RECORD_HEADROOM", 0.01)  # forces replays of chunks with larger buffers
     _, chunked = _small(11, segments=20)
     for name in ("spine_density", "birth_time", "loss_time", "tag_time", "spine_position", "engulfed"):
         np.testing.assert_array_equal(reference[name].values, chunked[name].values)
@@ -223,11 +192,9 @@ def test_same_schema_as_the_ode_engine_plus_replicate():
         np.testing.assert_allclose(agent[name], ode[name], rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_spine_records_reproduce_the_counts(backend):
+def test_spine_records_reproduce_the_counts():
     """Spines present at each output time according to the records = density x dendrite length."""
-    _needs(backend)
-    cfg, ds = _small(5, backend=backend)
+    cfg, ds = _small(5)
     t = ds.time
     born = ds.birth_time.isnull() | (ds.birth_time <= t)
     alive = ds.loss_time.isnull() | (ds.loss_time > t)
@@ -245,16 +212,23 @@ def test_spine_records_reproduce_the_counts(backend):
     assert np.isfinite(tag).any()
 
 
+def test_engine_returns_a_dataset_with_time_in_days(model):
+    """AgentEngine.simulate builds the Dataset itself: time [d], compounds of the PK stage, engine attributes."""
+    engine = AgentEngine(replicates=2, segments=4, progress=False)
+    times_h = np.linspace(0.0, 48.0, 9)
+    ds = engine.simulate(model, times_h, np.random.default_rng(0))
+    assert isinstance(ds, xr.Dataset)
+    np.testing.assert_array_equal(ds.time.values, times_h / 24.0)
+    assert ds.time.attrs["units"] == "d"
+    assert list(ds.compound.values) == list(model.pk.names)
+    assert ds.sizes["replicate"] == 2 and ds.attrs["agent_replicates"] == 2
+    assert ds.sizes["cell"] == ds.attrs["agent_cells_per_replicate"] == engine.cells(model)
+    assert ds.spine_density.dims == ("replicate", "time")
+
+
 def test_without_records_there_is_no_spine_dimension():
     _, ds = _small(0, record_spines=False)
     assert "spine" not in ds.dims and "birth_time" not in ds
-
-
-def test_falls_back_to_numpy_without_numba(monkeypatch):
-    monkeypatch.setattr(agents, "_kernel", lambda: None)
-    assert AgentEngine().resolved_backend == "numpy"
-    with pytest.raises(ConfigError, match="engine.backend"):
-        AgentEngine(backend="numba")
 
 
 # ---------------------------------------------------------------------- microglial cells and territories
@@ -278,10 +252,8 @@ def test_depletion_leaves_fewer_cells_with_larger_territories():
     np.testing.assert_allclose(depleted.microglia_cell_position, 200.0)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_territories_partition_the_dendrite(backend):
+def test_territories_partition_the_dendrite():
     """Every spine site lies in exactly one territory, and the kernel credits each engulfment to that cell."""
-    _needs(backend)
     engine = AgentEngine(segments=40, segment_length_um=7.0, microglia_territory_um=23.0)
     cells = engine.territories(sim.PruningModel(), np.random.default_rng(0))
     length = 40 * 7.0
@@ -293,21 +265,19 @@ def test_territories_partition_the_dendrite(backend):
     inside = (sites[:, None] >= cells.edges_um[:-1]) & (sites[:, None] < cells.edges_um[1:])
     assert np.all(inside.sum(axis=1) == 1)  # exactly one territory per site
     np.testing.assert_array_equal(inside.argmax(axis=1), cells.cell_of(sites))
-    result = _run(backend, h, np.full(40, 3, np.int64), np.ones(40, np.int64), record=True, cells=cells)
+    result = _run(h, np.full(40, 3, np.int64), np.ones(40, np.int64), record=True, cells=cells)
     eaten = result.engulfed == 1.0
     from_records = np.bincount(cells.cell_of(result.position_um[eaten]), minlength=cells.n_cells)
     np.testing.assert_array_equal(result.cell_engulfed, from_records)
     assert result.cell_engulfed.sum() > 20
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_cell_multiplier_scales_the_tagging_hazard(backend):
+def test_cell_multiplier_scales_the_tagging_hazard():
     """Two territories with multipliers 0.5 and 2: tagged fraction by t is 1 - exp(-m a t) in each (binomial SE)."""
-    _needs(backend)
     n, a, steps = 20_000, 0.1, 10
     h = _hazards(steps, 1.0, tagging=a, slots=1)
     cells = Territories(np.array([0.0, n / 2, n]), np.array([0.5, 2.0]))
-    result = _run(backend, h, np.ones(n, np.int64), np.zeros(n, np.int64), record=True, cells=cells)
+    result = _run(h, np.ones(n, np.int64), np.zeros(n, np.int64), record=True, cells=cells)
     cell = cells.cell_of(result.position_um)
     for c, m in enumerate(cells.multiplier):
         tagged = np.isfinite(result.tag_h[cell == c]).mean()
@@ -315,7 +285,7 @@ def test_cell_multiplier_scales_the_tagging_hazard(backend):
         assert _binomial_z(tagged, expected, n / 2) < Z_MAX, (m, tagged, expected)
 
 
-def _dispersion_statistic(backend: str, cv: float, seed: int) -> tuple[float, int]:
+def _dispersion_statistic(cv: float, seed: int) -> tuple[float, int]:
     """Chi-square statistic of per-cell engulfment counts against the homogeneous binomial, and its cell count.
 
     Every segment starts with 4 tagged spines, engulfed at hazard 0.02/h for 10 h (no other events), so with
@@ -327,23 +297,21 @@ def _dispersion_statistic(backend: str, cv: float, seed: int) -> tuple[float, in
     engine = AgentEngine(segments=segments, segment_length_um=1.0, microglia_territory_um=per_cell)
     engine.microglia_heterogeneity_cv = cv
     cells = engine.territories(sim.PruningModel(), np.random.default_rng(seed))
-    result = _run(backend, h, np.zeros(segments, np.int64), np.full(segments, 4, np.int64), seed, cells=cells)
+    result = _run(h, np.zeros(segments, np.int64), np.full(segments, 4, np.int64), seed, cells=cells)
     n, p = 4 * per_cell, 1.0 - np.exp(-0.2)
     counts = result.cell_engulfed
     return float(np.sum((counts - n * p) ** 2 / (n * p * (1 - p)))), counts.size
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_heterogeneous_cells_overdisperse_engulfment_counts(backend):
+def test_heterogeneous_cells_overdisperse_engulfment_counts():
     """cv = 0: the per-cell counts are binomial (chi-square within 5 SE of its mean); cv = 0.5: far above.
 
     With cv = 0.5 the expected statistic is about 1 + n Var(p_c) / (p (1 - p)) = 6 per cell (n = 200 spines per
     cell), i.e. hundreds of standard errors above the homogeneous value, so ignoring the multipliers fails.
     """
-    _needs(backend)
-    chi2, dof = _dispersion_statistic(backend, 0.0, seed=3)
+    chi2, dof = _dispersion_statistic(0.0, seed=3)
     assert abs(chi2 - dof) < Z_MAX * np.sqrt(2 * dof), chi2
-    chi2, dof = _dispersion_statistic(backend, 0.5, seed=3)
+    chi2, dof = _dispersion_statistic(0.5, seed=3)
     assert chi2 > dof + 10 * Z_MAX * np.sqrt(2 * dof), chi2
 
 
@@ -360,11 +328,9 @@ def test_cell_multipliers_have_mean_one_and_the_requested_cv(model):
     np.testing.assert_array_equal(engine.territories(model, np.random.default_rng(1)).multiplier, 1.0)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_heterogeneous_cells_are_reproducible_and_used(backend):
+def test_heterogeneous_cells_are_reproducible_and_used():
     """Same seed and cv > 0: identical bits; the cells that engulf most are the ones with the largest multiplier."""
-    _needs(backend)
-    settings = {"backend": backend, "microglia_heterogeneity_cv": 1.0, "segments": 50, "replicates": 4}
+    settings = {"microglia_heterogeneity_cv": 1.0, "segments": 50, "replicates": 4}
     settings["contact_rate_per_h"] = 2.0  # room for cells up to 10x as responsive as the mean (see the next test)
     _, first = _small(2, **settings)
     _, again = _small(2, **settings)
@@ -395,7 +361,6 @@ def test_contact_check_counts_the_most_responsive_cell(model):
 @pytest.mark.parametrize(
     "override, key",
     [
-        ("engine.backend=gpu", "engine.backend"),
         ("engine.replicates=0", "engine.replicates"),
         ("engine.segment_length_um=-1", "engine.segment_length_um"),
         ("engine.dt_h=0", "engine.dt_h"),
@@ -415,10 +380,8 @@ def test_contacts_too_rare_for_the_tagging_and_engulfment_rates(model):
         engine.simulate(model, np.linspace(0.0, 48.0, 9), np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_recording_spines_does_not_change_the_trajectories(backend):
-    _needs(backend)
-    _, recorded = _small(4, backend=backend)
-    _, plain = _small(4, backend=backend, record_spines=False)
+def test_recording_spines_does_not_change_the_trajectories():
+    _, recorded = _small(4)
+    _, plain = _small(4, record_spines=False)
     np.testing.assert_array_equal(recorded.spine_density.values, plain.spine_density.values)
     np.testing.assert_array_equal(recorded.tagged_spine_density.values, plain.tagged_spine_density.values)

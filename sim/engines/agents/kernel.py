@@ -1,9 +1,8 @@
-"""Compiled next-event kernel of :class:`sim.engines.agents.AgentEngine` (numba; optional extra ``fast``).
+"""Compiled next-event kernel of the agent engine (numba, ``cache=True``: compiled once per machine).
 
-Imported lazily by :mod:`sim.engines.agents`; importing this module fails with :class:`ImportError` when numba is
-not installed, and the engine then falls back to its pure-numpy stepper. The algorithm is described in the
-docstring of :mod:`sim.engines.agents`; this module only holds the jitted functions (``cache=True``: compiled
-once per machine and stored next to the module).
+Only the jitted functions and the bucket tables they search; :mod:`sim.engines.agents.replicate` prepares their
+arguments. The algorithm (two clocks per spine, exact inversion of piecewise-constant hazards) is described in
+``docs/agents.md``.
 """
 
 from __future__ import annotations

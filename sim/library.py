@@ -497,7 +497,7 @@ def compose(overrides: Sequence[str] = ()) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------- build
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 

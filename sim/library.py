@@ -72,11 +72,16 @@ HEADLINE = ("experiment=shi2022_high_dose", "drug=diazepam", "species=mouse", "g
 def config_dir() -> Path:
     """Directory holding ``config.yaml`` and the config groups (``SYNAPRUNE_CONFIG_DIR`` overrides it)."""
     env = os.environ.get("SYNAPRUNE_CONFIG_DIR")
-    return Path(env) if env else Path(str(files("sim") / "configs"))
+    return Path(env) if env else _packaged_configs()
+
+
+@functools.cache
+def _packaged_configs() -> Path:
+    return Path(str(files("sim") / "configs"))
 
 
 # ---------------------------------------------------------------------------------------------------- YAML files
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml parser when available (5x faster)
     """OmegaConf's YAML dialect: ``1e-3`` is a float, no timestamps, duplicate keys are an error."""
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> Any:  # noqa: D102
@@ -272,7 +277,7 @@ class _Override:
     is_group: bool
 
 
-def _parse_override(text: str) -> _Override | None:
+def _parse_override(text: str, root: Path) -> _Override | None:
     """Split ``key=value``; None for ``hydra.*`` overrides (the hydra key is dropped anyway)."""
     key, equals, raw = text.partition("=")
     key = key.strip()
@@ -284,7 +289,7 @@ def _parse_override(text: str) -> _Override | None:
         return None
     if "@" in key or "/" in key or not _KEY.match(key):
         raise ConfigError(f"the override {text!r} is not supported: {key!r} is not a group or a dotted key")
-    is_group = "." not in key and (config_dir() / key).is_dir()
+    is_group = "." not in key and (root / key).is_dir()
     return _Override(text, key, parse_value(raw, text), is_group)
 
 
@@ -300,14 +305,16 @@ class _Entry:
 
 @dataclass
 class _State:
+    root: Path  # the config directory
     choices: dict[str, Any] = field(default_factory=dict)  # override key -> option (first registration wins)
     origin: dict[str, str] = field(default_factory=dict)  # override key -> where it was registered
     used: set[str] = field(default_factory=set)
     known: dict[str, Any] = field(default_factory=dict)  # group -> final choice
 
 
-def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml") if not p.stem.startswith("base_"))
+def _options(group: str, root: Path | None = None) -> list[str]:
+    root = root or config_dir()
+    return sorted(p.stem for p in (root / group).glob("*.yaml") if not p.stem.startswith("base_"))
 
 
 def _entry(item: Any, group_dir: str, where: str) -> _Entry | None:
@@ -348,20 +355,20 @@ def _unknown_option(group: str, option: str, state: _State, where: str) -> Confi
     if group == "pk" and isinstance(state.known.get("drug"), str) and isinstance(state.known.get("species"), str):
         drug, species = state.known["drug"], state.known["species"]
         if option == f"{drug}_{species}":
-            have = [o[len(drug) + 1 :] for o in _options("pk") if o.startswith(f"{drug}_")]
-            have = [s for s in have if s in _options("species")]
+            have = [o[len(drug) + 1 :] for o in _options("pk", state.root) if o.startswith(f"{drug}_")]
+            have = [s for s in have if s in _options("species", state.root)]
             where_known = f"species with kinetics of {drug}: {', '.join(have)}" if have else "no species has any"
             return ConfigError(
                 f"pk = {option!r} is not allowed: there are no kinetics of {drug} in {species} ({where_known})"
             )
-    if not (config_dir() / group).is_dir():
+    if not (state.root / group).is_dir():
         return ConfigError(f"{where}: there is no config group {group!r}")
-    return ConfigError(f"{group} = {option!r} is not allowed: choose one of {', '.join(_options(group))}")
+    return ConfigError(f"{group} = {option!r} is not allowed: choose one of {', '.join(_options(group, state.root))}")
 
 
 def _walk(state: _State, config_path: str, group_dir: str, package: str) -> list[tuple[str, dict]]:
     """(package, content) pairs of one config and its defaults, in merge order."""
-    loaded = _read(config_dir() / f"{config_path}.yaml")
+    loaded = _read(state.root / f"{config_path}.yaml")
     where = f"{config_path}.yaml"
     entries = [e for e in (_entry(item, group_dir, where) for item in loaded.defaults) if e is not None]
     if not any(e.kind == "self" for e in entries):
@@ -379,7 +386,7 @@ def _walk(state: _State, config_path: str, group_dir: str, package: str) -> list
         if e.kind == "self":
             parts[i] = [(package, loaded.content)]
         elif e.kind == "config":
-            child = _read(config_dir() / f"{e.group}.yaml")
+            child = _read(state.root / f"{e.group}.yaml")
             relative_dir = e.written.rpartition("/")[0].replace("/", ".")
             child_package = _final_package(package, child.header if child.header is not None else relative_dir)
             parts[i] = _walk(state, e.group, e.group.rpartition("/")[0], child_package)
@@ -412,10 +419,10 @@ def _group(state: _State, e: _Entry, key: str, option: Any, package: str, where:
         return []
     if e.group == "calibration" and is_calibration_path(option):
         return [("", load_calibration_file(option))]
-    path = config_dir() / e.group / f"{option}.yaml"
-    if not path.is_file():
-        raise _unknown_option(e.group, option, state, where)
-    child = _read(path)
+    try:
+        child = _read(state.root / e.group / f"{option}.yaml")
+    except ConfigError:
+        raise _unknown_option(e.group, option, state, where) from None
     own = e.package if e.package is not None else (child.header if child.header is not None else e.written)
     return _walk(state, f"{e.group}/{option}", e.group, _final_package(package, own.replace("/", ".")))
 
@@ -427,6 +434,13 @@ def _merge(target: dict, source: Mapping) -> None:
             _merge(target[key], value)
         else:
             target[key] = copy.deepcopy(value)
+
+
+def merged(base: Mapping, changes: Mapping) -> dict:
+    """A deep copy of ``base`` with ``changes`` merged in as :func:`compose` merges files (mappings key by key)."""
+    result = copy.deepcopy(dict(base))
+    _merge(result, changes)
+    return result
 
 
 def compose(overrides: Sequence[str] = ()) -> dict:
@@ -451,10 +465,10 @@ def compose(overrides: Sequence[str] = ()) -> dict:
     """
     if isinstance(overrides, str):
         raise ConfigError(f"overrides must be a list of strings, not the string {overrides!r}")
-    state = _State()
+    state = _State(config_dir())
     keys: list[_Override] = []
     for text in overrides:
-        parsed = _parse_override(str(text))
+        parsed = _parse_override(str(text), state.root)
         if parsed is None:
             continue
         if not parsed.is_group:
@@ -503,7 +517,8 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+    names = {float: "number", int: "integer", bool: "boolean (true or false)", str: "string"}
+    return names.get(tp) or getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:

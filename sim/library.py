@@ -517,8 +517,8 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _type_name(tp: Any) -> str:
-    names = {float: "number", int: "integer", bool: "boolean (true or false)", str: "string"}
-    return names.get(tp) or getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+    names = {float: "a number", int: "an integer", bool: "a boolean (true or false)", str: "a string"}
+    return names.get(tp) or "a " + (getattr(tp, "__name__", None) or str(tp).replace("typing.", ""))
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -535,7 +535,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: union types other than Optional are not supported")
         return _coerce(value, args[0], key)
     if value is None:
-        raise ConfigError(f"{bad}: it must be a {_type_name(tp)} (the field is not optional)")
+        raise ConfigError(f"{bad}: it must be {_type_name(tp)} (the field is not optional)")
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -573,8 +573,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     except ValueError:
         pass
     if tp not in (float, int, bool, str):
-        raise ConfigError(f"{key}: fields of type {_type_name(tp)} are not supported")
-    raise ConfigError(f"{bad}: it must be a {_type_name(tp)}")
+        raise ConfigError(f"{key}: fields of type {tp!r} are not supported")
+    raise ConfigError(f"{bad}: it must be {_type_name(tp)}")
 
 
 def instantiate(cls: type, values: Mapping, key: str) -> Any:

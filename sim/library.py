@@ -496,6 +496,9 @@ def compose(overrides: Sequence[str] = ()) -> dict:
             target = target[part]
         _merge(target, content)
     node.pop("hydra", None)
+    choice = state.known.get("calibration")
+    if isinstance(choice, str):  # the option name (the packaged files also say it) or the file's absolute path
+        node["calibration"] = str(Path(choice).expanduser().resolve()) if is_calibration_path(choice) else choice
     for override in keys:
         *path, last = override.key.split(".")
         target = node

@@ -131,8 +131,11 @@ def calibration_file_overrides(overrides: list[str]) -> list[str]:
     result = []
     for override in overrides:
         key, equals, value = override.partition("=")
-        if equals and key.strip() == "calibration" and is_calibration_path(value.strip()):
-            content = load_calibration_file(value.strip())
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]  # a quoted path
+        if equals and key.strip() == "calibration" and is_calibration_path(value):
+            content = load_calibration_file(value)
             name = "file_" + hashlib.sha256(content["calibration"].encode()).hexdigest()[:12]
             ConfigStore.instance().store(group="calibration", name=name, node=content, package="_global_")
             override = f"calibration={name}"

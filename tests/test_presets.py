@@ -121,6 +121,12 @@ def test_user_calibration_file_equals_hydra(user_calibration, overrides):
     assert mine.spines.homeostatic_gain == (4.5 if overrides else 2.0)
 
 
+def test_quoted_calibration_path_works_in_both_composers(user_calibration):
+    override = f"calibration='{user_calibration}'"
+    assert presets.experiment("vehicle", [override]) == sim.load_config(["experiment=vehicle", override])
+    assert presets.experiment("vehicle", [override]).calibration == str(user_calibration.resolve())
+
+
 def test_user_calibration_differs_from_the_packaged_one(user_calibration):
     packaged = presets.experiment("shi2022_high_dose")
     mine = presets.experiment("shi2022_high_dose", [f"calibration={user_calibration}"])

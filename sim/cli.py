@@ -21,7 +21,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sim.config import config_dir, register_configs, to_run_config, user_keys
+from sim.config import calibration_file_overrides, config_dir, register_configs, to_run_config, user_keys
 from sim.core.params import ConfigError
 from sim.io import check_writable, save_dataset
 from sim.run import simulate
@@ -130,6 +130,10 @@ def main() -> None:
     Anything else is a bug and keeps its traceback.
     """
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:  # calibration=PATH: the file becomes a calibration option in Hydra's ConfigStore (sim.config)
+        sys.argv[1:] = calibration_file_overrides(sys.argv[1:])
+    except ConfigError as error:
+        _fail(str(error))
     try:
         _main()
     except Exception as error:

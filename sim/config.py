@@ -9,8 +9,7 @@ wrong type (``regimen.interval_h=abc``) fails when the config is composed, and `
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
+import hashlib
 from typing import Any
 
 from hydra import compose, initialize_config_dir
@@ -22,6 +21,7 @@ from sim.core.params import ConfigError
 from sim.core.stage import GROUPS, stage_classes
 from sim.drug import Compound
 from sim.engines import ENGINES
+from sim.library import config_dir, is_calibration_path, load_calibration_file  # config_dir is defined there
 from sim.pk import CompoundPK
 from sim.run import RunConfig
 
@@ -33,12 +33,6 @@ SCHEMAS: dict[str, list[type]] = {
     "compound_pk": [CompoundPK],
     "engine": list(ENGINES),
 }
-
-
-def config_dir() -> Path:
-    """Directory holding ``config.yaml`` and the config groups (``SYNAPRUNE_CONFIG_DIR`` overrides it)."""
-    env = os.environ.get("SYNAPRUNE_CONFIG_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent / "configs"
 
 
 def _run_schema() -> type:
@@ -114,12 +108,35 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
         raise ConfigError(user_keys(str(error))) from None
 
 
+def calibration_file_overrides(overrides: list[str]) -> list[str]:
+    """Replace ``calibration=PATH`` (a ``.yaml`` file) by an option stored in Hydra's ConfigStore from that file.
+
+    The file's content (a ``_global_`` package, plus ``calibration: <absolute path>``) then takes the place of the
+    packaged calibration in the defaults list, so experiment files, ``debug=`` and ``key=value`` overrides still
+    win over it and a typo in it fails in struct mode like any other. Raises ConfigError for a missing file.
+    """
+    result = []
+    for override in overrides:
+        key, equals, value = override.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]  # a quoted path
+        if equals and key.strip() == "calibration" and is_calibration_path(value):
+            content = load_calibration_file(value)
+            name = "file_" + hashlib.sha256(content["calibration"].encode()).hexdigest()[:12]
+            ConfigStore.instance().store(group="calibration", name=name, node=content, package="_global_")
+            override = f"calibration={name}"
+        result.append(override)
+    return result
+
+
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
     """Compose ``config.yaml`` with Hydra overrides (no run directory, no logging)."""
     register_configs()
+    overrides = calibration_file_overrides(list(overrides or []))
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides or []), return_hydra_config=False)
+        return compose(config_name="config", overrides=overrides, return_hydra_config=False)
 
 
 def load_config(overrides: list[str] | None = None) -> RunConfig:

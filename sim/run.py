@@ -56,6 +56,7 @@ class RunConfig:
     tags: list[str] = param([], units="", long_name="free-form labels", source="")
     figure: bool = param(True, units="", long_name="write timecourse.png next to the result (CLI)", source="")
     output_file: str = param("result.nc", units="", long_name="result file name in the run directory (CLI)", source="")
+    calibration: str = param("shi2022", units="", long_name="calibration option or file", source="")
 
     def __post_init__(self) -> None:
         check_run_settings(self.duration_days, self.output_step_h, self.seed)

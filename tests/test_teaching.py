@@ -18,7 +18,7 @@ from sim.teaching import (
     summarize,
     summary_values,
 )
-from sim.validation import max_deficit, recovery_day
+from sim.analysis import max_deficit, recovery_day
 
 # Display tolerance of the demo's looser solver settings against the configured engine (TeachingDemo docstring).
 SPINE_ATOL_PERCENT = 0.01
@@ -130,7 +130,8 @@ def test_findings_show_in_the_summaries(demo):
     assert gaba["peak_gabaa_occupancy"] == 0.0
     assert summary_values(demo.update(depleted=True))["peak_microglia_activation"] < 0.01
     vehicle = summary_values(demo.update(dose_mg_per_kg=0.0))
-    assert vehicle["max_spine_loss"] < 0.5 and math.isfinite(vehicle["recovery_day"])
+    assert vehicle["max_spine_loss"] < 0.5 and math.isnan(vehicle["recovery_day"])  # never 2 % below baseline
+    assert vehicle["recovery_after_last_dose"] == 0.0
 
 
 def test_describe_names_the_setting(demo):

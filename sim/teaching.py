@@ -593,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m sim.teaching [--write PATH]``: print the lesson answers table, or refresh it in ``PATH``."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sim.teaching", description="Print the lesson answers table.")
     parser.add_argument("--write", type=Path, help="file whose lesson-answers block is replaced (docs/teaching.md)")
     args = parser.parse_args(argv)
     if args.write:

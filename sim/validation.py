@@ -3,12 +3,15 @@
 :func:`run_arms` simulates every arm (one ``experiment/*.yaml`` each); :func:`evaluate` turns the results into one
 :class:`Finding` per reported result, with the study's statement, its source status, the model value, the
 tolerance and pass/fail. Two findings are calibration targets (:mod:`sim.calibrate`); all others are predictions
-of the single calibrated parameter set. ``experiments/reproduce_shi2022.py`` writes them as a report.
+of the single calibrated parameter set. Spine losses are taken against each arm's matched control arm
+(:data:`CONTROLS`, :func:`sim.analysis.deficit`). ``python -m sim.validation`` prints the findings;
+``experiments/reproduce_shi2022.py`` writes them as a report with figures.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import xarray as xr
 
@@ -339,6 +342,31 @@ def as_table(findings: list[Finding]) -> list[dict[str, str]]:
     ]
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.validation [overrides ...] [--csv FILE]``: run every arm and print each finding.
+
+    Exit status 1 if a required finding fails. ``experiments/reproduce_shi2022.py`` (in a checkout) also writes
+    the report, the figures and the documentation.
+    """
+    import argparse
+    import csv
+
+    parser = argparse.ArgumentParser(prog="python -m sim.validation", description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="config overrides applied to every arm (e.g. engine=agents)")
+    parser.add_argument("--csv", type=Path, help="also write the findings table to this CSV file")
+    args = parser.parse_intermixed_args(argv)
+    findings = evaluate(run_arms(args.overrides))
+    rows = as_table(findings)
+    if args.csv:
+        with open(args.csv, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    for row in rows:
+        print(f"{row['result']:4s}  {row['finding']:32s} {row['model']}")
+    return 0 if all(f.passed for f in findings if f.required) else 1
+
+
 __all__ = [
     "ARMS",
     "CONTROLS",
@@ -352,3 +380,7 @@ __all__ = [
     "extra_readouts",
     "run_arms",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import sim
+from sim.analysis import max_deficit, recovery_day
 from sim.teaching import (
     GENOTYPES,
     TeachingDemo,
@@ -18,7 +19,6 @@ from sim.teaching import (
     summarize,
     summary_values,
 )
-from sim.analysis import max_deficit, recovery_day
 
 # Display tolerance of the demo's looser solver settings against the configured engine (TeachingDemo docstring).
 SPINE_ATOL_PERCENT = 0.01

@@ -84,8 +84,8 @@ def test_clonazepam_gives_under_a_fifth_of_diazepam_loss(arms):
 
 
 def test_plx5622_raises_formation_with_and_without_diazepam(arms):
-    for control, depleted in (("vehicle", "plx5622_vehicle"), ("high_dose", "plx5622_high_dose")):
-        assert formation_per_interval(arms[depleted], 0.0, 7.0) > formation_per_interval(arms[control], 0.0, 7.0)
+    for intact, depleted in (("vehicle", "plx5622_vehicle"), ("high_dose", "plx5622_high_dose")):
+        assert formation_per_interval(arms[depleted], 0.0, 7.0) > formation_per_interval(arms[intact], 0.0, 7.0)
 
 
 def test_residual_microglia_ignore_diazepam_and_have_high_tspo(arms):
@@ -124,3 +124,16 @@ def test_broken_biology_fails():
     )
     assert deficit(broken, "high_dose", 7.0) < 1.0
     assert math.isnan(recovery_day(broken, "high_dose")) or recovery_day(broken, "high_dose") < 42.0
+
+
+def test_command_line_prints_findings_and_writes_csv(arms, monkeypatch, tmp_path, capsys):
+    import csv
+
+    from sim import validation
+
+    monkeypatch.setattr(validation, "run_arms", lambda overrides: arms)
+    assert validation.main(["--csv", str(tmp_path / "v.csv")]) == 0
+    with open(tmp_path / "v.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(evaluate(arms)) and rows[0]["finding"] == "high_dose_loss_day7"
+    assert capsys.readouterr().out.count("pass ") == sum(r["result"] == "pass" for r in rows)

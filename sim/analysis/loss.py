@@ -35,6 +35,24 @@ from sim.core.results import replicate_mean
 RECOVERY_THRESHOLD_PERCENT = 2.0
 
 
+def times(ds: xr.Dataset) -> np.ndarray:
+    """The output times of a result [d] as a numpy array (cheap: no DataArray is built)."""
+    return ds.indexes["time"].values if "time" in ds.indexes else ds.variables["time"].values
+
+
+def series(ds: xr.Dataset, name: str) -> np.ndarray:
+    """Variable ``name`` of one run as a numpy array over time (replicate means; cheap: no DataArray is built).
+
+    The replicate mean skips NaN, as :func:`sim.core.results.replicate_mean` does. Extra dimensions other than
+    ``replicate`` stay (e.g. ``compound`` first for concentrations).
+    """
+    variable = ds.variables[name]
+    values = variable.values
+    if "replicate" in variable.dims:
+        values = np.nanmean(values, axis=variable.dims.index("replicate"))
+    return values
+
+
 def _single(da: xr.DataArray) -> np.ndarray:
     """Values of a time series of one run (replicate means) as a 1-D array."""
     da = replicate_mean(da)
@@ -52,10 +70,9 @@ def dose_events(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
         Times [d] (the first output time at or after each administration) and doses [mg/kg] (administrations
         between two output times are summed), from the increase of ``cumulative_dose``.
     """
-    cumulative = ds["cumulative_dose"].values
-    doses = np.diff(cumulative, prepend=0.0)
+    doses = np.diff(series(ds, "cumulative_dose"), prepend=0.0)
     given = doses > 0
-    return ds["time"].values[given], doses[given]
+    return times(ds)[given], doses[given]
 
 
 @derived("last_dose_day", "d", "time of the last dose (first output time at or after it)")
@@ -114,13 +131,16 @@ def covers(control: xr.Dataset, ds: xr.Dataset) -> bool:
 def _deficit_values(ds: xr.Dataset, control: xr.Dataset | None) -> np.ndarray:
     """The deficit of one run as a 1-D array [percent] (numpy only when there is no control: fast)."""
     if control is None:
-        return 100.0 - _single(ds["spine_density_relative"])
+        values = 100.0 - series(ds, "spine_density_relative")
+        if values.ndim != 1:
+            raise ValueError(f"select a single run first (spine_density_relative has shape {values.shape})")
+        return values
     return _single(deficit(ds, control))
 
 
 def deficit_at(ds: xr.Dataset, day: float, control: xr.Dataset | None = None) -> float:
     """The deficit (:func:`deficit`) at ``day`` [d], linearly interpolated [percent]."""
-    return float(np.interp(day, ds["time"].values, _deficit_values(ds, control)))
+    return float(np.interp(day, times(ds), _deficit_values(ds, control)))
 
 
 @derived(
@@ -160,7 +180,7 @@ def recovery_day(
         is at or above it at the last output time. The search starts at :func:`last_dose_day` (at the first
         output time if no dose was given); a run already below the threshold then recovers at that time.
     """
-    t = ds["time"].values
+    t = times(ds)
     loss = _deficit_values(ds, control)
     if not np.any(loss >= threshold_percent):
         return math.nan
@@ -183,4 +203,6 @@ __all__ = [
     "last_dose_day",
     "max_deficit",
     "recovery_day",
+    "series",
+    "times",
 ]

@@ -14,13 +14,8 @@ import math
 import numpy as np
 import xarray as xr
 
-from sim.analysis.loss import RECOVERY_THRESHOLD_PERCENT, last_dose_day, max_deficit, recovery_day
+from sim.analysis.loss import RECOVERY_THRESHOLD_PERCENT, last_dose_day, max_deficit, recovery_day, series, times
 from sim.analysis.registry import DERIVED, derived
-from sim.core.results import replicate_mean
-
-
-def _values(da: xr.DataArray) -> np.ndarray:
-    return replicate_mean(da).values
 
 
 def behaviour_test_day(ds: xr.Dataset) -> float:
@@ -29,25 +24,25 @@ def behaviour_test_day(ds: xr.Dataset) -> float:
     Uses ``dosing_stop_day`` from the result's attributes (the first time point if no dose was given).
     """
     stop = ds.attrs.get("dosing_stop_day", math.nan)
-    return float(stop) if np.isfinite(stop) else float(ds.time[0])
+    return float(stop) if np.isfinite(stop) else float(times(ds)[0])
 
 
 @derived("lowest_spine_density", "percent", "lowest spine density, relative to the drug-free baseline")
 def lowest_spine_density(ds: xr.Dataset) -> float:
     """Lowest spine density [percent of the drug-free baseline]."""
-    return float(np.min(_values(ds.spine_density_relative)))
+    return float(np.min(series(ds, "spine_density_relative")))
 
 
 @derived("day_of_max_spine_loss", "d", "day of the lowest spine density")
 def day_of_max_spine_loss(ds: xr.Dataset) -> float:
     """Time of the lowest spine density [d]."""
-    return float(ds.time.values[np.argmin(_values(ds.spine_density_relative))])
+    return float(times(ds)[np.argmin(series(ds, "spine_density_relative"))])
 
 
 @derived("spine_loss_at_test", "percent", "spine loss on the test day (24 h after the last dose)")
 def spine_loss_at_test(ds: xr.Dataset) -> float:
     """Spine loss against the drug-free baseline on :func:`behaviour_test_day` [percent]."""
-    return 100.0 - float(np.interp(behaviour_test_day(ds), ds.time.values, _values(ds.spine_density_relative)))
+    return 100.0 - float(np.interp(behaviour_test_day(ds), times(ds), series(ds, "spine_density_relative")))
 
 
 @derived(
@@ -57,27 +52,27 @@ def spine_loss_at_test(ds: xr.Dataset) -> float:
 )
 def peak_brain_concentration(ds: xr.Dataset) -> float:
     """Peak total brain concentration of the administered drug (attribute ``drug``) on the output grid [uM]."""
-    compounds = [str(c) for c in ds.compound.values]
+    compounds = [str(c) for c in ds.indexes["compound"]]
     drug = ds.attrs.get("drug", "")
     parent = compounds.index(drug) if drug in compounds else 0
-    return float(np.max(_values(ds.brain_concentration)[parent]))
+    return float(np.max(series(ds, "brain_concentration")[parent]))
 
 
 def _time_mean_while_dosed(ds: xr.Dataset, name: str) -> float:
     """Trapezoidal time mean of ``name`` from ``dosing_start_day`` to the test day (0 if < 2 points) [its units]."""
-    t = ds.time.values
+    t = times(ds)
     start = ds.attrs.get("dosing_start_day", math.nan)
     dosing = (t >= start) & (t <= behaviour_test_day(ds)) if np.isfinite(start) else np.zeros(t.shape, dtype=bool)
     if dosing.sum() < 2:
         return 0.0
-    td, yd = t[dosing], _values(ds[name])[dosing]  # the grid may be uneven (extra points after doses)
+    td, yd = t[dosing], series(ds, name)[dosing]  # the grid may be uneven (extra points after doses)
     return float(np.sum(0.5 * (yd[1:] + yd[:-1]) * np.diff(td)) / (td[-1] - td[0]))
 
 
 @derived("peak_tspo_occupancy", "1", "peak fraction of TSPO sites occupied (on the output grid)")
 def peak_tspo_occupancy(ds: xr.Dataset) -> float:
     """Peak TSPO occupancy on the output grid [1]."""
-    return float(np.max(_values(ds.tspo_occupancy)))
+    return float(np.max(series(ds, "tspo_occupancy")))
 
 
 @derived("mean_tspo_occupancy", "1", "time-averaged TSPO occupancy from the first dose to the test day")
@@ -89,7 +84,7 @@ def mean_tspo_occupancy(ds: xr.Dataset) -> float:
 @derived("peak_gabaa_occupancy", "1", "peak fraction of GABA-A benzodiazepine sites occupied (on the output grid)")
 def peak_gabaa_occupancy(ds: xr.Dataset) -> float:
     """Peak GABA-A occupancy on the output grid [1]."""
-    return float(np.max(_values(ds.gabaa_occupancy)))
+    return float(np.max(series(ds, "gabaa_occupancy")))
 
 
 @derived("mean_gabaa_occupancy", "1", "time-averaged GABA-A occupancy from the first dose to the test day")
@@ -101,26 +96,26 @@ def mean_gabaa_occupancy(ds: xr.Dataset) -> float:
 @derived("peak_microglia_activation", "1", "peak microglial activation")
 def peak_microglia_activation(ds: xr.Dataset) -> float:
     """Peak microglial activation [1]."""
-    return float(np.max(_values(ds.microglia_activation)))
+    return float(np.max(series(ds, "microglia_activation")))
 
 
 @derived("nor_at_test", "1", "novel-object-recognition discrimination index on the test day")
 def nor_at_test(ds: xr.Dataset) -> float:
     """NOR discrimination index on :func:`behaviour_test_day` [1]."""
-    return float(np.interp(behaviour_test_day(ds), ds.time.values, _values(ds.nor_discrimination_index)))
+    return float(np.interp(behaviour_test_day(ds), times(ds), series(ds, "nor_discrimination_index")))
 
 
 @derived("nor_drop_at_test", "1", "drop of the NOR discrimination index from its drug-free value on the test day")
 def nor_drop_at_test(ds: xr.Dataset, nor_drug_free: float | None = None) -> float:
     """Drop of the NOR index on the test day from ``nor_drug_free`` (default: the run's value at time zero) [1]."""
-    nor0 = float(_values(ds.nor_discrimination_index)[0]) if nor_drug_free is None else float(nor_drug_free)
+    nor0 = float(series(ds, "nor_discrimination_index")[0]) if nor_drug_free is None else float(nor_drug_free)
     return nor0 - nor_at_test(ds)
 
 
 @derived("total_dose", "mg/kg", "total dose given")
 def total_dose(ds: xr.Dataset) -> float:
     """Total dose given by the end of the run [mg/kg]."""
-    return float(ds.cumulative_dose.values[-1])
+    return float(series(ds, "cumulative_dose")[-1])
 
 
 @derived(

@@ -45,7 +45,7 @@ from PIL import Image
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.model import PruningModel
-from sim.run import load_config, simulate_model
+from sim.run import simulate_model
 
 UNTAGGED_COLOUR = "#2f6fd0"
 TAGGED_COLOUR = "#d6297a"
@@ -326,6 +326,8 @@ def _experiment(overrides: list[str]):
 
     TODO(presets): use ``sim.presets.experiment(name, overrides)`` (no Hydra) once it exists.
     """
+    from sim.run import load_config
+
     return load_config(overrides)
 
 

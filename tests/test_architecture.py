@@ -34,7 +34,9 @@ def _contracts() -> list[dict]:
 def _lint(cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     if not LINT_IMPORTS.exists():
         pytest.skip(f"{LINT_IMPORTS} not installed (pip install -e '.[dev]')")
-    command = [str(LINT_IMPORTS), "--no-cache", "--config", str(ROOT / "pyproject.toml")]
+    if cwd != ROOT:  # a modified copy of the package, checked with the same contracts
+        shutil.copy(ROOT / "pyproject.toml", cwd / "pyproject.toml")
+    command = [str(LINT_IMPORTS), "--no-cache"]  # reads ./pyproject.toml
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60, env=env)
 
 
@@ -45,17 +47,20 @@ def test_import_contracts_hold():
 
 
 def test_contracts_catch_an_application_importing_another(tmp_path):
-    """A copy of the package in which plotting imports an application and analysis imports the model fails."""
+    """A copy of the package in which plotting imports an application, analysis the model and io OmegaConf fails."""
     shutil.copytree(ROOT / "sim", tmp_path / "sim", ignore=shutil.ignore_patterns("__pycache__"))
     plotting = tmp_path / "sim" / "plotting.py"
     plotting.write_text(plotting.read_text() + "\nfrom sim.validation import ARMS  # noqa\n")
     summary = tmp_path / "sim" / "analysis" / "summary.py"
     summary.write_text(summary.read_text() + "\nfrom sim.model import PruningModel  # noqa\n")
+    io = tmp_path / "sim" / "io.py"
+    io.write_text(io.read_text() + "\nimport omegaconf  # noqa\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = _lint(tmp_path, env)
     assert result.returncode != 0
     assert "sim.plotting -> sim.validation" in result.stdout
     assert "sim.analysis.summary -> sim.model" in result.stdout
+    assert "sim.io -> omegaconf" in result.stdout
 
 
 def test_no_import_cycle_among_sim_modules():
@@ -127,3 +132,25 @@ def test_cycle_finder_finds_a_cycle():
     edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
     components = _strongly_connected(edges)
     assert ["a", "b", "c"] in components and ["d"] in components and ["e"] in components
+
+
+def test_contracts_place_the_coming_library_and_presets_modules(tmp_path):
+    """sim.library (stage level) and sim.presets (run level) are optional layers: allowed imports pass, upward fail."""
+    shutil.copytree(ROOT / "sim", tmp_path / "sim", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "sim" / "presets.py").write_text(
+        '"""Stub."""\nimport sim.library\nimport sim.run\nfrom sim.model import PruningModel  # noqa\n'
+    )
+    (tmp_path / "sim" / "library.py").write_text(
+        '"""Stub."""\nimport yaml\nimport sim.core.params\nimport sim.drug\nimport sim.model  # not allowed\n'
+    )
+    result = _lint(tmp_path, {**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode != 0
+    assert "sim.library -> sim.model" in result.stdout
+    assert "sim.presets ->" not in result.stdout and "not listed as layers" not in result.stdout
+
+
+def test_every_module_must_be_placed_in_a_layer(tmp_path):
+    shutil.copytree(ROOT / "sim", tmp_path / "sim", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "sim" / "newcomer.py").write_text('"""A module nobody placed."""\n')
+    result = _lint(tmp_path, {**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode != 0 and "not listed as layers" in result.stdout and "sim.newcomer" in result.stdout

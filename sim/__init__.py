@@ -1,14 +1,24 @@
 """synaprune: how benzodiazepines make microglia prune dendritic spines (Shi et al. 2022).
 
-Public API: :func:`simulate`, :func:`load_config`, :class:`PruningModel` and the stage classes.
-Hydra is imported only by :mod:`sim.config` and :mod:`sim.cli`; plotting lives in :mod:`sim.plotting`.
+Public API::
+
+    import sim
+    ds = sim.simulate(sim.PruningModel())          # the calibrated headline arm, no configuration files
+    run = sim.presets.experiment("shi2022_low_dose")  # any study arm, from the packaged YAML, without Hydra
+    model = sim.presets.model(drug="xbd173", genotype="tspo_ko")
+    cfg = sim.load_config(["experiment=shi2022_low_dose", "drug=xbd173"])  # the same through Hydra
+    sim.io.save_dataset(ds, "result.nc")
+
+Hydra is imported only by :mod:`sim.config` and :mod:`sim.cli` (``sim.load_config`` imports it on first use);
+plotting lives in :mod:`sim.plotting`, derived readouts in :mod:`sim.analysis`.
 """
 
 from __future__ import annotations
 
-from sim.core import __version__
+from sim import io, presets
 from sim.binding import EquilibriumBinding
 from sim.cognition import BehaviouralReadout
+from sim.core import __version__
 from sim.core.params import ConfigError
 from sim.dosing import DosingRegimen
 from sim.drug import Compound, Drug
@@ -18,10 +28,20 @@ from sim.genotype import Genotype
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.model import PruningModel
 from sim.pk import CompoundPK, LinearChainPK
-from sim.run import RunConfig, load_config, simulate, simulate_model
-from sim import io  # noqa: E402  (results in and out: sim.io.open_result, sim.io.combine_results)
+from sim.run import RunConfig, simulate, simulate_model
 from sim.species import Species
 from sim.spines import SpineTurnover
+
+
+def load_config(overrides: list[str] | None = None) -> RunConfig:
+    """Compose the packaged configuration with Hydra ``overrides`` and return a validated :class:`RunConfig`.
+
+    The same arms without Hydra: :func:`sim.presets.experiment`. Imports Hydra on first use.
+    """
+    from sim.config import load_config as _load
+
+    return _load(overrides)
+
 
 __all__ = [
     "AgentEngine",
@@ -41,9 +61,10 @@ __all__ = [
     "RunConfig",
     "Species",
     "SpineTurnover",
-    "load_config",
-    "simulate",
-    "simulate_model",
     "__version__",
     "io",
+    "load_config",
+    "presets",
+    "simulate",
+    "simulate_model",
 ]

@@ -27,6 +27,7 @@ or from Python: ``save_dendrite_gif(sim.load_config([...]).model(), "dendrite.gi
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import sys
@@ -44,7 +45,7 @@ from PIL import Image
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.model import PruningModel
-from sim.run import load_config, simulate_model
+from sim.run import simulate_model
 
 UNTAGGED_COLOUR = "#2f6fd0"
 TAGGED_COLOUR = "#d6297a"
@@ -320,19 +321,25 @@ def save_dendrite_gif(
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m sim.animate [hydra overrides] [--out dendrite.gif]``: write the GIF and print its path."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    out = Path("dendrite.gif")
-    if "--out" in args:
-        i = args.index("--out")
-        out = Path(args[i + 1])
-        del args[i : i + 2]
-    run = load_config(args)
+def _experiment(overrides: list[str]):
+    """The RunConfig of command-line style ``overrides``, read from the package data (no Hydra)."""
+    from sim import presets
+
+    return presets.from_overrides(overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.animate [overrides ...] [--out dendrite.gif]``: write the GIF and print its path."""
+    parser = argparse.ArgumentParser(prog="python -m sim.animate", description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. experiment=shi2022_high_dose")
+    parser.add_argument("--out", type=Path, default=Path("dendrite.gif"), help="GIF to write (default: dendrite.gif)")
+    args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
+    run = _experiment(args.overrides)
     engine = run.engine if isinstance(run.engine, AgentEngine) else None
-    path = save_dendrite_gif(run.model(), out, seed=run.seed, duration_days=run.duration_days, engine=engine)
+    path = save_dendrite_gif(run.model(), args.out, seed=run.seed, duration_days=run.duration_days, engine=engine)
     print(f"animation: {path.resolve()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

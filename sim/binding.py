@@ -24,7 +24,6 @@ import numpy as np
 from sim.core.maths import maximum, stage_function, zeros
 from sim.core.params import check_positive, param
 from sim.core.stage import register_stage
-from sim.drug import Drug
 
 
 class EquilibriumBindingRecord(NamedTuple):

@@ -16,7 +16,8 @@ activated. It is fixed at its prior (24 h, an assumption) and the consequences a
 parameters (:func:`scipy.optimize.least_squares`); uncertainty comes from the Jacobian at the optimum
 (``(JᵀJ)⁻¹``, residuals already divided by σ) and, optionally, from likelihood profiles.
 
-``python -m sim.calibrate`` rewrites ``sim/configs/calibration/shi2022.yaml`` with the values and their provenance.
+``python -m sim.calibrate`` rewrites ``sim/configs/calibration/shi2022.yaml`` with the values and their provenance
+when the package is a git checkout; for an installed package it requires ``--output FILE``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import dataclasses
 import datetime as _dt
 import math
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import least_squares
 
+from sim.analysis import deficit_at, max_deficit
 from sim.run import RunConfig, simulate_model
 
 PARAMETERS: dict[str, tuple[str, float]] = {
@@ -99,12 +102,11 @@ def with_values(cfg: RunConfig, values: dict[str, float]) -> RunConfig:
 def observables(cfg: RunConfig) -> dict[str, float]:
     """Model values of the calibration observables for one configuration of the high-dose arm."""
     ds = simulate_model(cfg.model(), cfg.times_h())
-    deficit = 100.0 - ds.spine_density_relative
-    day7 = float(deficit.interp(time=7.0))
-    after = float(deficit.sel(time=slice(7.0, None)).max())
+    day7 = deficit_at(ds, 7.0)  # no vehicle run: against the drug-free baseline (the vehicle stays there)
+    after = max_deficit(ds.sel(time=slice(7.0, None)))
     return {
         "deficit_day7_percent": day7,
-        "deficit_day56_percent": float(deficit.interp(time=56.0)),
+        "deficit_day56_percent": deficit_at(ds, 56.0),
         "loss_after_withdrawal_percent": after - day7,
         "log_elimination_per_day": math.log(cfg.spines.elimination_per_day),
     }
@@ -132,9 +134,14 @@ class CalibrationResult:
 
 def base_config() -> RunConfig:
     """High-dose arm with the stage priors (no previous calibration), 3-hourly output."""
-    from sim.config import load_config
+    return _experiment(["calibration=none", "experiment=shi2022_high_dose", "output_step_h=3"])
 
-    return load_config(["calibration=none", "experiment=shi2022_high_dose", "output_step_h=3"])
+
+def _experiment(overrides: list[str]) -> RunConfig:
+    """The RunConfig of command-line style ``overrides``, read from the package data (no Hydra)."""
+    from sim import presets
+
+    return presets.from_overrides(overrides)
 
 
 def calibrate(cfg: RunConfig | None = None, profile_points: int = 0) -> CalibrationResult:
@@ -212,21 +219,49 @@ def to_yaml(result: CalibrationResult, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
+#: The calibration file in the package data, rewritten by default when the package is a git checkout.
+PACKAGE_OUTPUT = Path(__file__).resolve().parent / "configs" / "calibration" / "shi2022.yaml"
+
+
+def is_checkout(directory: Path = PACKAGE_OUTPUT.parent) -> bool:
+    """True if ``directory`` lies inside a git work tree (a source checkout, not an installed package)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--is-inside-work-tree"], cwd=directory, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == "true"
+
+
+def main(argv: list[str] | None = None) -> int:
     """``python -m sim.calibrate [--output FILE] [--profile N]``."""
     parser = argparse.ArgumentParser(prog="python -m sim.calibrate", description=__doc__.splitlines()[0])
-    default = Path(__file__).resolve().parent / "configs" / "calibration" / "shi2022.yaml"
-    parser.add_argument("--output", type=Path, default=default, help="calibration YAML to write")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="calibration YAML to write (default in a git checkout: the package's configs/calibration/shi2022.yaml; "
+        "required otherwise)",
+    )
     parser.add_argument("--profile", type=int, default=0, help="profile-likelihood points per parameter (0: none)")
     args = parser.parse_args(argv)
+    output = args.output
+    if output is None:
+        if not is_checkout():
+            parser.error(
+                f"--output is required: {PACKAGE_OUTPUT.parent} is not in a git checkout, so the package data of an "
+                "installed package would be overwritten (give --output FILE, then calibration=... or copy it)"
+            )
+        output = PACKAGE_OUTPUT
     result = calibrate(profile_points=args.profile)
     command = "python -m sim.calibrate" + (f" --profile {args.profile}" if args.profile else "")
     text = to_yaml(result, command)
-    tmp = args.output.with_suffix(".yaml.part")
+    tmp = output.with_suffix(".yaml.part")
     tmp.write_text(text)
-    tmp.replace(args.output)
+    tmp.replace(output)
     sys.stdout.write(text)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -302,13 +302,19 @@ def _stage_classes() -> dict[type, str | None]:
     return classes
 
 
+def _experiment(overrides: list[str]):
+    """The RunConfig of command-line style ``overrides``, read from the package data (no Hydra)."""
+    from sim import presets
+
+    return presets.from_overrides(overrides)
+
+
 def render(configs: Path | None = None) -> str:
     """The full text of ``docs/model.md``."""
     from sim.config import config_dir
-    from sim.run import load_config
 
     configs = configs or config_dir()
-    default_run = load_config([])
+    default_run = _experiment([])
     classes = _stage_classes()
     modules = list(MODULE_ORDER) + sorted({c.__module__ for c in classes} - set(MODULE_ORDER))
 

@@ -39,11 +39,10 @@ from typing import Any
 import yaml
 
 from sim.core.params import ConfigError
-from sim.core.stage import GROUPS, default_class
+from sim.core.stage import GROUPS, default_class, engine_classes
 
 # The class of each stage group, from the stage registry (sim.core.stage). The engine class is chosen by
-# ``engine.name`` among ``sim.engines.ENGINES`` (imported lazily: the engines import sim.model, which takes its
-# defaults from this module).
+# ``engine.name`` among the registered engines (sim.core.stage.engine_classes).
 STAGE_CLASSES: dict[str, type] = {group: default_class(group) for group in GROUPS}
 
 #: Overrides of the calibrated headline arm that :func:`default_stage` builds from.
@@ -593,10 +592,8 @@ def instantiate(cls: type, values: Mapping, key: str) -> Any:
 
 
 def engine_class(node: Mapping) -> type:
-    """The engine class named by ``engine.name`` (among ``sim.engines.ENGINES``)."""
-    from sim.engines import ENGINES  # lazily: sim.engines imports sim.model
-
-    names = {cls.__dataclass_fields__["name"].default: cls for cls in ENGINES}
+    """The engine class named by ``engine.name`` (the engines registered with :func:`sim.core.stage.register_engine`)."""
+    names = engine_classes()
     name = node.get("name") if isinstance(node, Mapping) else None
     if name not in names:
         raise ConfigError(f"engine.name = {name!r} is not allowed: choose one of {', '.join(names)}")

@@ -21,11 +21,11 @@ from scipy.integrate import odeint
 
 from sim.binding import EquilibriumBinding
 from sim.cognition import BehaviouralReadout
+from sim.core.chain import compile_rhs
 from sim.core.params import ConfigError
 from sim.core.stage import CHAIN
 from sim.dosing import DosingRegimen
 from sim.drug import Drug
-from sim.engines.ode_kernel import compile_rhs
 from sim.genotype import Genotype
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.pk import LinearChainPK, free_brain_concentration
@@ -184,7 +184,7 @@ class PruningModel:
         return out
 
     def compiled_rhs(self, records: tuple | None = None):
-        """``rhs(t, y, infusion) -> dy``: :meth:`rhs` compiled by numba (:mod:`sim.engines.ode_kernel`)."""
+        """``rhs(t, y, infusion) -> dy``: :meth:`rhs` compiled by numba (:mod:`sim.core.chain`)."""
         return compile_rhs([type(stage) for stage in self.chain], records or self.records(), self.bounds)
 
     # ------------------------------------------------------------------ outputs

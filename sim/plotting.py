@@ -1,4 +1,8 @@
-"""Standard figures. The only module that imports matplotlib; functions take a Dataset and return Axes."""
+"""Standard figures: functions take a Dataset (or a dict of them) and return Axes.
+
+Imports only :mod:`sim.core` and :mod:`sim.analysis` of the package (derived quantities such as the interval
+turnover come from there), so any application may use it; ``pyproject.toml`` ``[tool.importlinter]`` checks this.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from sim.analysis import dose_events, interval_turnover
 from sim.core.results import replicate_mean as _mean
-from sim.validation import elimination_per_interval, formation_per_interval
 
 
 def shade_dosing(ax, ds: xr.Dataset, **kwargs):
@@ -130,32 +134,6 @@ def plot_genotypes(results: dict[str, xr.Dataset], axes=None):
     np.atleast_1d(axes)[0].set_ylabel("spine density [% of baseline]")
     np.atleast_1d(axes)[0].legend(fontsize=7)
     return axes
-
-
-def interval_turnover(ds: xr.Dataset, interval_days: float = 7.0) -> xr.Dataset:
-    """Expected fraction of spines gained and lost per imaging interval (relative to the interval's start)."""
-    edges = np.arange(0.0, float(ds.time[-1]) + 1e-9, interval_days)
-    pairs = list(zip(edges[:-1], edges[1:]))
-    gained = [formation_per_interval(ds, start, end) for start, end in pairs]
-    lost = [elimination_per_interval(ds, start, end) for start, end in pairs]
-    coords = {
-        "interval_start": ("interval_start", edges[:-1], {"units": "d", "long_name": "start of imaging interval"})
-    }
-    return xr.Dataset(
-        {
-            "gained_fraction": (
-                "interval_start",
-                np.array(gained),
-                {"units": "1", "long_name": "spines gained per interval"},
-            ),
-            "lost_fraction": (
-                "interval_start",
-                np.array(lost),
-                {"units": "1", "long_name": "spines lost per interval"},
-            ),
-        },
-        coords=coords,
-    )
 
 
 def plot_interval_turnover(results: dict[str, xr.Dataset], arms=None, interval_days: float = 7.0, axes=None):
@@ -413,8 +391,8 @@ class TeachingFigure:
 def plot_occupancy_map(table: xr.Dataset, dim: str = "variant", ax=None):
     """Mean TSPO occupancy against mean GABA-A occupancy, one labelled point per ``dim`` entry.
 
-    ``table`` comes from :func:`sim.comparison.summary_table`. The TSPO axis is logarithmic (occupancies span
-    orders of magnitude); zero occupancies are drawn at the bottom edge.
+    ``table`` is a stack of :func:`sim.analysis.summarize` (e.g. :func:`sim.comparison.summary_table`). The TSPO
+    axis is logarithmic (occupancies span orders of magnitude); zero occupancies are drawn at the bottom edge.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
@@ -451,10 +429,8 @@ def plot_regimen_comparison(results: dict[str, xr.Dataset], axes=None):
     ax_dose, ax_spine = axes
     for i, (label, ds) in enumerate(results.items()):
         color = f"C{i}"
-        cumulative = ds.cumulative_dose.values
-        doses = np.diff(cumulative, prepend=0.0)
-        given = doses > 1e-12
-        ax_dose.plot(ds.time.values[given], doses[given], "o", ms=3, color=color, label=label)
+        times, doses = dose_events(ds)
+        ax_dose.plot(times, doses, "o", ms=3, color=color, label=label)
         ax_spine.plot(ds.time, _mean(ds.spine_density_relative), color=color, label=label)
     ax_dose.set_ylabel("dose [mg/kg]")
     ax_dose.legend(fontsize=7)

@@ -20,8 +20,8 @@ from typing import Any
 
 from sim import library
 from sim.core.params import ConfigError
-from sim.model import PruningModel
 from sim.core.stage import GROUPS as STAGES
+from sim.model import PruningModel
 from sim.run import RunConfig
 
 #: The experiment :func:`model` starts from.
@@ -36,6 +36,16 @@ def experiments() -> list[str]:
 def run_config(node: Mapping) -> RunConfig:
     """A validated :class:`RunConfig` from a dict composed by :func:`sim.library.compose`."""
     return library.instantiate(RunConfig, library.build(node), "")
+
+
+def from_overrides(overrides: Sequence[str] = ()) -> RunConfig:
+    """The run configuration of command-line style ``overrides`` (``["experiment=vehicle", "drug=xbd173"]``).
+
+    The same as ``sim.load_config(overrides)`` without Hydra (a test asserts equality for every experiment).
+    """
+    if isinstance(overrides, str):
+        raise ConfigError(f"overrides must be a list of strings, not the string {overrides!r}")
+    return run_config(library.compose(list(overrides)))
 
 
 def experiment(name: str, overrides: Sequence[str] = ()) -> RunConfig:

@@ -97,7 +97,7 @@ def output_times_h(duration_days: float, output_step_h: float) -> np.ndarray:
 
 
 def simulate(
-    model_or_config: PruningModel | RunConfig | Any,
+    model_or_config: PruningModel | RunConfig,
     *,
     duration_days: float | None = None,
     output_step_h: float | None = None,
@@ -111,8 +111,7 @@ def simulate(
     ----------
     model_or_config
         A :class:`~sim.model.PruningModel` (e.g. ``sim.PruningModel()``, the calibrated headline arm), a
-        :class:`RunConfig` (which carries its own run settings, so the keywords below must not be given), or a
-        composed Hydra config.
+        :class:`RunConfig` (which carries its own run settings, so the keywords below must not be given).
     duration_days
         Simulated time [d]; 70 by default.
     output_step_h
@@ -135,11 +134,7 @@ def simulate(
             **{group: getattr(model_or_config, group) for group in GROUPS},
             **{"duration_days": 70.0, "output_step_h": 1.0, "seed": 0, **given},
         )
-    else:
-        if not isinstance(model_or_config, RunConfig):
-            from sim.config import to_run_config  # a composed Hydra config; Hydra is imported only then
-
-            model_or_config = to_run_config(model_or_config)
+    elif isinstance(model_or_config, RunConfig):
         run = model_or_config
         passed = [key for key, value in settings.items() if value is not None]
         if passed:
@@ -147,6 +142,11 @@ def simulate(
                 f"simulate() got {', '.join(passed)} with a RunConfig, which carries its own run settings; "
                 "change them with dataclasses.replace(config, ...)"
             )
+    else:
+        raise TypeError(
+            f"simulate() takes a PruningModel or a RunConfig, not {type(model_or_config).__name__} "
+            "(convert a composed Hydra config with sim.config.to_run_config)"
+        )
     model = run.model()
     ds = run.engine.simulate(model, run.times_h(), np.random.default_rng(run.seed))
     sweep_coords = (
@@ -201,11 +201,4 @@ def simulate_model(model: PruningModel, times_h: np.ndarray, engine: Any = None,
     ds = engine.simulate(model, np.asarray(times_h, dtype=float), np.random.default_rng(seed))
     config = yaml.dump(dataclasses.asdict(model), Dumper=_DUMPER, sort_keys=False)
     return finalize(ds, config=config, seed=seed, engine=_engine_description(engine), attrs=model_attributes(model))
-
-
-def load_config(overrides: list[str] | None = None) -> RunConfig:
-    """Compose the packaged Hydra configuration with ``overrides`` and return a validated :class:`RunConfig`."""
-    from sim.config import load_config as _load
-
-    return _load(overrides)
 

@@ -1,15 +1,17 @@
 """Classroom demo: one model per drug, varied live by dose, duration, genotype and microglia depletion.
 
 Composing a Hydra configuration costs about half a second, far too slow for a slider. :class:`TeachingDemo`
-therefore composes each drug's configuration once (:func:`sim.load_config`), keeps the resulting
-:class:`~sim.model.PruningModel`, and derives every variant with :func:`dataclasses.replace`: a new
+therefore composes each drug's configuration once (``_experiment``: :func:`sim.presets.from_overrides`), keeps the
+resulting :class:`~sim.model.PruningModel`, and derives every variant with :func:`dataclasses.replace`: a new
 :class:`~sim.dosing.DosingRegimen` (dose, number of daily doses), a different :class:`~sim.genotype.Genotype` or
 :class:`~sim.microglia.MicrogliaDepletion`. Genotype and depletion options are themselves read from
 ``sim/configs/genotype/`` and ``sim/configs/depletion/`` once, so the demo never duplicates a parameter value.
 
-:func:`summarize` turns a run into the handful of numbers a class discusses (largest spine loss, recovery day,
-peak occupancies, the novel-object-recognition score on the test day). :class:`TeachingApp` wires the demo to
-ipywidgets and :class:`sim.plotting.TeachingFigure`; ipywidgets and matplotlib are imported only when it is built.
+:func:`sim.analysis.summarize` turns a run into the handful of numbers a class discusses (largest spine loss,
+recovery day, peak occupancies, the novel-object-recognition score on the test day; re-exported here with
+:func:`summary_values` and :func:`behaviour_test_day`); :func:`describe` puts them into a figure title.
+:class:`TeachingApp` wires the demo to ipywidgets and :class:`sim.plotting.TeachingFigure`; ipywidgets and
+matplotlib are imported only when it is built.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from sim.analysis import (
+    RECOVERY_THRESHOLD_PERCENT,
+    behaviour_test_day,
+    deficit_at,
+    summarize,
+    summary_values,
+)
 from sim.core.results import replicate_mean
 from sim.model import PruningModel
 from sim.run import simulate_model
@@ -33,8 +42,13 @@ from sim.run import simulate_model
 GENOTYPES: dict[str, str] = {"WT": "wt", "TSPO-KO": "tspo_ko", "GABA-A-insensitive": "gabaa_bz_insensitive"}
 #: Depletion options: ``depleted`` flag -> option in ``sim/configs/depletion/``.
 DEPLETION: dict[bool, str] = {False: "none", True: "plx5622"}
-#: Spine deficit below which a run counts as recovered [percent of baseline] (as in :mod:`sim.validation`).
-RECOVERY_THRESHOLD_PERCENT = 2.0
+
+
+def _experiment(overrides: list[str]):
+    """The RunConfig of command-line style ``overrides``, read from the package data (no Hydra)."""
+    from sim import presets
+
+    return presets.from_overrides(overrides)
 
 
 def available_drugs() -> list[str]:
@@ -99,9 +113,7 @@ class TeachingDemo:
 
     # ------------------------------------------------------------------ composition (slow, cached)
     def _compose(self, *overrides: str):
-        import sim
-
-        return sim.load_config([f"species={self.species}", *self.overrides, *overrides])
+        return _experiment([f"species={self.species}", *self.overrides, *overrides])
 
     def prepare(self, drugs: Iterable[str] = ("diazepam",)) -> TeachingDemo:
         """Compose the configurations of ``drugs`` and of every genotype and depletion option now (~0.5 s each).
@@ -224,147 +236,15 @@ class TeachingDemo:
 
 
 # ---------------------------------------------------------------------------------------------- summaries
-def behaviour_test_day(ds: xr.Dataset) -> float:
-    """Behavioural test day: 24 h after the last dose, i.e. the end of the last dosing day [d].
-
-    Uses ``dosing_stop_day`` from the result's attributes (the first time point if no dose was given).
-    """
-    stop = ds.attrs.get("dosing_stop_day", math.nan)
-    return float(stop) if np.isfinite(stop) else float(ds.time[0])
-
-
-def _values(da: xr.DataArray) -> np.ndarray:
-    return replicate_mean(da).values
-
-
-def summary_values(ds: xr.Dataset, nor_drug_free: float | None = None) -> dict[str, float]:
-    """The numbers of :func:`summarize` as plain floats (numpy only: fast enough for every slider move).
-
-    Parameters
-    ----------
-    ds
-        A result (ODE engine, or agent engine: replicate means are used).
-    nor_drug_free
-        NOR discrimination index of drug-free animals [1]; default: the run's own value at time zero.
-
-    Returns
-    -------
-    dict
-        Keys and units as in :func:`summarize`.
-    """
-    t = ds.time.values
-    rel = _values(ds.spine_density_relative)
-    day = behaviour_test_day(ds)
-    start = ds.attrs.get("dosing_start_day", math.nan)
-    dosing = (t >= start) & (t <= day) if np.isfinite(start) else np.zeros(t.shape, dtype=bool)
-    compounds = [str(c) for c in ds.compound.values]
-    drug = ds.attrs.get("drug", "")
-    parent = compounds.index(drug) if drug in compounds else 0
-    nor = _values(ds.nor_discrimination_index)
-    nor_test = float(np.interp(day, t, nor))
-    nor0 = float(nor[0]) if nor_drug_free is None else float(nor_drug_free)
-    lowest = int(np.argmin(rel))
-    loss = 100.0 - float(rel[lowest])
-    later = np.flatnonzero((t >= t[lowest]) & (100.0 - rel < RECOVERY_THRESHOLD_PERCENT))
-    recovery = float(t[later[0]]) if later.size else math.nan  # as sim.validation.recovery_day
-    tspo, gabaa = ds.tspo_occupancy.values, ds.gabaa_occupancy.values
-
-    def time_mean(y: np.ndarray) -> float:  # the grid may be uneven (extra points after doses)
-        if dosing.sum() < 2:
-            return 0.0
-        td, yd = t[dosing], y[dosing]
-        return float(np.sum(0.5 * (yd[1:] + yd[:-1]) * np.diff(td)) / (td[-1] - td[0]))
-
-    cumulative = ds.cumulative_dose.values
-    dosed = np.flatnonzero(np.diff(cumulative, prepend=0.0) > 0)  # grid points at or just after a dose
-    last_dose = float(t[dosed[-1]]) if dosed.size else math.nan
-    return {
-        "lowest_spine_density": float(rel[lowest]),
-        "max_spine_loss": loss,
-        "day_of_max_spine_loss": float(t[lowest]),
-        "recovery_day": recovery,
-        "spine_loss_at_test": 100.0 - float(np.interp(day, t, rel)),
-        "peak_brain_concentration": float(np.max(_values(ds.brain_concentration)[parent])),
-        "peak_tspo_occupancy": float(np.max(tspo)),
-        "mean_tspo_occupancy": time_mean(tspo),
-        "peak_gabaa_occupancy": float(np.max(gabaa)),
-        "mean_gabaa_occupancy": time_mean(gabaa),
-        "peak_microglia_activation": float(np.max(_values(ds.microglia_activation))),
-        "nor_at_test": nor_test,
-        "nor_drop_at_test": nor0 - nor_test,
-        "total_dose": float(cumulative[-1]),
-        "last_dose_day": last_dose,
-        "recovery_after_last_dose": recovery - last_dose if loss >= RECOVERY_THRESHOLD_PERCENT else 0.0,
-    }
-
-
-_SUMMARY = {
-    # name: (units, long name)
-    "lowest_spine_density": ("percent", "lowest spine density, relative to the drug-free baseline"),
-    "max_spine_loss": ("percent", "largest spine loss relative to the drug-free baseline (negative: a gain)"),
-    "day_of_max_spine_loss": ("d", "day of the lowest spine density"),
-    "recovery_day": (
-        "d",
-        f"first day at or after the lowest density with a deficit below {RECOVERY_THRESHOLD_PERCENT:g} % "
-        "(NaN: not within the run; the day of the lowest density if the loss never reached it)",
-    ),
-    "spine_loss_at_test": ("percent", "spine loss on the test day (24 h after the last dose)"),
-    "peak_brain_concentration": ("uM", "peak total brain concentration of the administered drug (on the output grid)"),
-    "peak_tspo_occupancy": ("1", "peak fraction of TSPO sites occupied (on the output grid)"),
-    "mean_tspo_occupancy": ("1", "time-averaged TSPO occupancy from the first dose to the test day"),
-    "peak_gabaa_occupancy": ("1", "peak fraction of GABA-A benzodiazepine sites occupied (on the output grid)"),
-    "mean_gabaa_occupancy": ("1", "time-averaged GABA-A occupancy from the first dose to the test day"),
-    "peak_microglia_activation": ("1", "peak microglial activation"),
-    "nor_at_test": ("1", "novel-object-recognition discrimination index on the test day"),
-    "nor_drop_at_test": ("1", "drop of the NOR discrimination index from its drug-free value on the test day"),
-    "total_dose": ("mg/kg", "total dose given"),
-    "last_dose_day": ("d", "time of the last dose (first output time at or after it)"),
-    "recovery_after_last_dose": (
-        "d",
-        "days from the last dose to recovery (recovery_day - last_dose_day; 0 if the loss never reached "
-        f"{RECOVERY_THRESHOLD_PERCENT:g} %)",
-    ),
-}
-
-
-def summarize(ds: xr.Dataset, nor_drug_free: float | None = None) -> xr.Dataset:
-    """The numbers a class discusses, as a Dataset of scalars with ``units`` and ``long_name``.
-
-    Parameters
-    ----------
-    ds
-        A result (ODE engine, or agent engine: replicate means are used).
-    nor_drug_free
-        NOR discrimination index of drug-free animals [1]; default: the run's own value at time zero.
-
-    Returns
-    -------
-    xarray.Dataset
-        Spine densities and losses in percent of the drug-free baseline, days since the first dose, the peak
-        brain concentration in uM (on the output grid: a coarse grid misses the true peak), occupancies and
-        activation as fractions, the NOR index (0 = chance), the total dose in mg/kg.
-        Attributes: ``behaviour_test_day`` [d], ``drug``, ``genotype``, ``depletion``.
-    """
-    values = summary_values(ds, nor_drug_free)
-    out = xr.Dataset({k: ((), v, {"units": _SUMMARY[k][0], "long_name": _SUMMARY[k][1]}) for k, v in values.items()})
-    out.attrs.update(
-        behaviour_test_day=behaviour_test_day(ds),
-        drug=ds.attrs.get("drug", ""),
-        genotype=ds.attrs.get("genotype", ""),
-        depletion=ds.attrs.get("depletion", "none"),
-    )
-    return out
-
-
 def describe(ds: xr.Dataset) -> str:
     """Two lines for a figure title: the settings, then the headline numbers of :func:`summarize`."""
     s = summary_values(ds)
     day = behaviour_test_day(ds)
     depleted = " + PLX5622" if ds.attrs.get("depletion", "none") != "none" else ""
     days = ds.attrs.get("teaching_days", day)
-    if s["max_spine_loss"] < RECOVERY_THRESHOLD_PERCENT:
+    if math.isnan(s["recovery_day"]):  # the loss never reached the threshold
         recovery = f"never more than {RECOVERY_THRESHOLD_PERCENT:g} % below baseline"
-    elif math.isnan(s["recovery_day"]):
+    elif math.isinf(s["recovery_day"]):
         recovery = f"not recovered by day {float(ds.time[-1]):g}"
     else:
         recovery = f"within {RECOVERY_THRESHOLD_PERCENT:g} % of baseline again on day {s['recovery_day']:.0f}"
@@ -535,8 +415,8 @@ def answer(demo: TeachingDemo, question: LessonQuestion) -> float:
     if "@" in quantity:
         name, day = quantity.split("@")
         if name == "spine_loss_at_test":
-            return 100.0 - float(np.interp(float(day), ds.time.values, _values(ds.spine_density_relative)))
-        return float(np.interp(float(day), ds.time.values, _values(ds[name])))
+            return deficit_at(ds, float(day))
+        return float(np.interp(float(day), ds.time.values, replicate_mean(ds[name]).values))
     return summary_values(ds)[quantity]
 
 
@@ -710,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m sim.teaching [--write PATH]``: print the lesson answers table, or refresh it in ``PATH``."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sim.teaching", description="Print the lesson answers table.")
     parser.add_argument("--write", type=Path, help="file whose lesson-answers block is replaced (docs/teaching.md)")
     args = parser.parse_args(argv)
     if args.write:

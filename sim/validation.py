@@ -3,16 +3,20 @@
 :func:`run_arms` simulates every arm (one ``experiment/*.yaml`` each); :func:`evaluate` turns the results into one
 :class:`Finding` per reported result, with the study's statement, its source status, the model value, the
 tolerance and pass/fail. Two findings are calibration targets (:mod:`sim.calibrate`); all others are predictions
-of the single calibrated parameter set. ``experiments/reproduce_shi2022.py`` writes them as a report.
+of the single calibrated parameter set. Spine losses are taken against each arm's matched control arm
+(:data:`CONTROLS`, :func:`sim.analysis.deficit`). ``python -m sim.validation`` prints the findings;
+``experiments/reproduce_shi2022.py`` writes them as a report with figures.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import xarray as xr
 
+from sim import analysis
+from sim.analysis import formation_per_interval
 from sim.core.results import replicate_mean as _mean
 
 ARMS: dict[str, str] = {
@@ -39,51 +43,57 @@ ARMS: dict[str, str] = {
 BEHAVIOUR_TEST_DAY = 56.0
 
 
+#: Matched control arm of each arm (vehicle; the PLX5622 vehicle for the depleted arm); arms not listed are
+#: controls themselves. Deficits compare relative densities with the control's (:func:`sim.analysis.deficit`).
+#: Arms followed longer than their control (the 56-day low-dose arms: 84 d, the vehicle arm 70 d) are compared
+#: with the drug-free baseline instead (see :func:`control`); the vehicle run stays within 1e-13 % of it.
+CONTROLS: dict[str, str] = {
+    label: ("plx5622_vehicle" if label.startswith("plx5622_") else "vehicle")
+    for label in ARMS
+    if label not in ("vehicle", "plx5622_vehicle")
+}
+
+
+def _experiment(overrides: list[str]):
+    """The RunConfig of command-line style ``overrides``, read from the package data (no Hydra)."""
+    from sim import presets
+
+    return presets.from_overrides(overrides)
+
+
 def run_arms(overrides: list[str] | None = None, arms: dict[str, str] | None = None) -> dict[str, xr.Dataset]:
     """Simulate every arm (ODE engine unless ``overrides`` say otherwise); returns label -> Dataset."""
     import sim
 
     results = {}
     for label, experiment in (arms or ARMS).items():
-        cfg = sim.load_config([f"experiment={experiment}", *(overrides or [])])
-        results[label] = sim.simulate(cfg)
+        results[label] = sim.simulate(_experiment([f"experiment={experiment}", *(overrides or [])]))
     return results
 
 
-def deficit(ds: xr.Dataset, day: float) -> float:
-    """Spine loss relative to the drug-free baseline at ``day`` [percent of baseline]."""
-    return float(100.0 - _mean(ds.spine_density_relative).interp(time=day))
+def control(results: dict[str, xr.Dataset], arm: str) -> xr.Dataset | None:
+    """The matched control run of ``arm`` in ``results``.
 
-
-def max_deficit(ds: xr.Dataset) -> float:
-    """Largest spine loss over the run [percent]."""
-    return float(100.0 - _mean(ds.spine_density_relative).min())
-
-
-def recovery_day(ds: xr.Dataset, threshold_percent: float = 2.0, after_day: float | None = None) -> float:
-    """First day after the deepest deficit at which the deficit is below ``threshold_percent`` (nan: never)."""
-    rel = _mean(ds.spine_density_relative)
-    start = float(rel.idxmin()) if after_day is None else after_day
-    later = rel.sel(time=slice(start, None))
-    recovered = later.time.where(100.0 - later < threshold_percent, drop=True)
-    return float(recovered.min()) if recovered.size else math.nan
-
-
-def formation_per_interval(ds: xr.Dataset, start_day: float, end_day: float) -> float:
-    """New spines formed in [start, end] as a fraction of the spines present at ``start`` [1].
-
-    This is what chronic imaging reports as the gained fraction per interval (expected value).
+    None (deficits then against the drug-free baseline) if ``arm`` is a control itself, if its control is not in
+    ``results``, or if the control run does not span the arm's times (:func:`sim.analysis.covers`).
     """
-    seg = ds.sel(time=slice(start_day, end_day))
-    flux = _mean(seg.spine_formation_rate * seg.spine_density)
-    return float(flux.integrate("time") / _mean(seg.spine_density).isel(time=0))
+    ref = results.get(CONTROLS.get(arm, ""))
+    return ref if ref is not None and analysis.covers(ref, results[arm]) else None
 
 
-def elimination_per_interval(ds: xr.Dataset, start_day: float, end_day: float) -> float:
-    """Spines eliminated in [start, end] as a fraction of the spines present at ``start`` [1]."""
-    seg = ds.sel(time=slice(start_day, end_day))
-    flux = _mean(seg.spine_elimination_rate * seg.spine_density)
-    return float(flux.integrate("time") / _mean(seg.spine_density).isel(time=0))
+def deficit(results: dict[str, xr.Dataset], arm: str, day: float) -> float:
+    """Spine loss of ``arm`` at ``day`` [percent of its matched control] (:func:`sim.analysis.deficit_at`)."""
+    return analysis.deficit_at(results[arm], day, control(results, arm))
+
+
+def max_deficit(results: dict[str, xr.Dataset], arm: str) -> float:
+    """Largest spine loss of ``arm`` over the run [percent of its matched control]."""
+    return analysis.max_deficit(results[arm], control(results, arm))
+
+
+def recovery_day(results: dict[str, xr.Dataset], arm: str) -> float:
+    """Recovery day of ``arm`` against its matched control [d] (:func:`sim.analysis.recovery_day`)."""
+    return analysis.recovery_day(results[arm], control(results, arm))
 
 
 @dataclass
@@ -111,7 +121,7 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
     def add(key, statement, study, status, source, role, model, tolerance, passed):
         findings.append(Finding(key, statement, study, status, source, role, model, tolerance, bool(passed)))
 
-    d7 = deficit(r["high_dose"], 7.0)
+    d7 = deficit(r, "high_dose", 7.0)
     add(
         "high_dose_loss_day7",
         "5 mg/kg/day x 7 d lowers spine density in somatosensory cortex",
@@ -123,7 +133,7 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "loss 10-16 %",
         10.0 <= d7 <= 16.0,
     )
-    rec = recovery_day(r["high_dose"])
+    rec = recovery_day(r, "high_dose")
     add(
         "high_dose_recovery",
         "density recovers to baseline after the 1-week high dose",
@@ -135,7 +145,7 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "first day in [42, 70]",
         42.0 <= rec <= 70.0,
     )
-    ko = {k: max_deficit(r[k]) for k in ("high_dose_tspo_ko", "low_dose_tspo_ko", "high_dose_2wk_tspo_ko")}
+    ko = {k: max_deficit(r, k) for k in ("high_dose_tspo_ko", "low_dose_tspo_ko", "high_dose_2wk_tspo_ko")}
     add(
         "tspo_ko_spared",
         "TSPO-KO mice lose no spines at any dose or duration",
@@ -152,7 +162,7 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "low_dose": "low_dose_gabaa_insensitive",
         "high_dose_2wk": "high_dose_2wk_gabaa_insensitive",
     }
-    ratios = {wt: max_deficit(r[mut]) / max_deficit(r[wt]) for wt, mut in pairs.items()}
+    ratios = {wt: max_deficit(r, mut) / max_deficit(r, wt) for wt, mut in pairs.items()}
     add(
         "gabaa_independent",
         "spine loss is independent of GABA-A receptors",
@@ -164,7 +174,7 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "within 10 % of wild type",
         all(abs(v - 1.0) <= 0.10 for v in ratios.values()),
     )
-    x = max_deficit(r["xbd173"])
+    x = max_deficit(r, "xbd173")
     add(
         "xbd173_mimics",
         "XBD173 (TSPO ligand, no GABA-A action) reproduces the spine loss",
@@ -176,7 +186,7 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "loss > 5 %",
         x > 5.0,
     )
-    c = deficit(r["clonazepam"], 7.0)
+    c = deficit(r, "clonazepam", 7.0)
     add(
         "clonazepam_weak",
         "clonazepam (weak TSPO ligand) at the same mg/kg",
@@ -215,7 +225,7 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "activation < 0.01 and TSPO > 1",
         act < 0.01 and tspo0 > 1.0,
     )
-    lo7 = deficit(r["low_dose"], 7.0)
+    lo7 = deficit(r, "low_dose", 7.0)
     add(
         "dose_dependence",
         "high dose loses spines faster than low dose",
@@ -232,9 +242,7 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
 
 
 def _behaviour(r: dict[str, xr.Dataset]) -> list[Finding]:
-    import sim
-
-    cognition = sim.load_config(["experiment=shi2022_low_dose"]).cognition
+    cognition = _experiment(["experiment=shi2022_low_dose"]).cognition
     day = BEHAVIOUR_TEST_DAY
     nor_drop = float(
         _mean(r["vehicle"].nor_discrimination_index).interp(time=day)
@@ -304,12 +312,12 @@ def extra_readouts(results: dict[str, xr.Dataset]) -> dict[str, float]:
     return {
         "tspo_pet_proxy_day14_2wk_arm_fold": float(_mean(r["high_dose_2wk"].microglial_tspo_total).interp(time=14.0)),
         "c1q_peak_high_dose_fold": float(_mean(r["high_dose"].c1q_level).max()),
-        "hippocampus_high_dose_day7_loss_percent": deficit(r["high_dose_hippocampus"], 7.0),
-        "low_dose_day56_loss_percent": deficit(r["low_dose"], 56.0),
-        "low_dose_recovery_day": recovery_day(r["low_dose"]),
-        "high_dose_2wk_max_loss_percent": max_deficit(r["high_dose_2wk"]),
+        "hippocampus_high_dose_day7_loss_percent": deficit(r, "high_dose_hippocampus", 7.0),
+        "low_dose_day56_loss_percent": deficit(r, "low_dose", 56.0),
+        "low_dose_recovery_day": recovery_day(r, "low_dose"),
+        "high_dose_2wk_max_loss_percent": max_deficit(r, "high_dose_2wk"),
         "gained_fraction_days0_7_high_dose": formation_per_interval(r["high_dose"], 0.0, 7.0),
-        "lost_fraction_days0_7_high_dose": elimination_per_interval(r["high_dose"], 0.0, 7.0),
+        "lost_fraction_days0_7_high_dose": analysis.elimination_per_interval(r["high_dose"], 0.0, 7.0),
     }
 
 
@@ -331,4 +339,45 @@ def as_table(findings: list[Finding]) -> list[dict[str, str]]:
     ]
 
 
-__all__ = ["ARMS", "Finding", "as_table", "evaluate", "extra_readouts", "run_arms"]
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.validation [overrides ...] [--csv FILE]``: run every arm and print each finding.
+
+    Exit status 1 if a required finding fails. ``experiments/reproduce_shi2022.py`` (in a checkout) also writes
+    the report, the figures and the documentation.
+    """
+    import argparse
+    import csv
+
+    parser = argparse.ArgumentParser(prog="python -m sim.validation", description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="config overrides applied to every arm (e.g. engine=agents)")
+    parser.add_argument("--csv", type=Path, help="also write the findings table to this CSV file")
+    args = parser.parse_intermixed_args(argv)
+    findings = evaluate(run_arms(args.overrides))
+    rows = as_table(findings)
+    if args.csv:
+        with open(args.csv, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    for row in rows:
+        print(f"{row['result']:4s}  {row['finding']:32s} {row['model']}")
+    return 0 if all(f.passed for f in findings if f.required) else 1
+
+
+__all__ = [
+    "ARMS",
+    "CONTROLS",
+    "Finding",
+    "control",
+    "deficit",
+    "max_deficit",
+    "recovery_day",
+    "as_table",
+    "evaluate",
+    "extra_readouts",
+    "run_arms",
+]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

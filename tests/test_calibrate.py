@@ -48,3 +48,18 @@ def test_refit_from_priors_recovers_stored_values(calibrated):
 def _get(cfg, key):
     stage, field = key.split(".")
     return getattr(getattr(cfg, stage), field)
+
+
+def test_package_data_is_written_by_default_only_in_a_checkout(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from sim import calibrate as module
+
+    package = Path(module.__file__).resolve().parent
+    in_git = any((parent / ".git").exists() for parent in [package, *package.parents])
+    assert module.is_checkout(package) == in_git
+    assert not module.is_checkout(tmp_path)
+    monkeypatch.setattr(module, "is_checkout", lambda directory=None: False)
+    with pytest.raises(SystemExit) as error:
+        module.main([])  # fails before fitting anything
+    assert error.value.code == 2 and "--output is required" in capsys.readouterr().err

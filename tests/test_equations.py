@@ -34,8 +34,8 @@ from sim import (
     Species,
     SpineTurnover,
 )
+from sim.core import chain as ode_kernel
 from sim.core.stage import CHAIN
-from sim.engines import ode_kernel
 
 LN2 = math.log(2.0)
 

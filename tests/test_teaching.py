@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import sim
+from sim.analysis import max_deficit, recovery_day
 from sim.teaching import (
     GENOTYPES,
     TeachingDemo,
@@ -18,7 +19,6 @@ from sim.teaching import (
     summarize,
     summary_values,
 )
-from sim.validation import max_deficit, recovery_day
 
 # Display tolerance of the demo's looser solver settings against the configured engine (TeachingDemo docstring).
 SPINE_ATOL_PERCENT = 0.01
@@ -105,11 +105,17 @@ def test_demo_matches_the_composed_configuration(demo, settings, overrides):
         np.testing.assert_allclose(ds[name], ref[name], rtol=0, atol=OCCUPANCY_ATOL)
 
 
-def test_summary_agrees_with_validation_helpers(demo):
+def test_summary_follows_the_analysis_definitions(demo):
     ds = demo.update()
     s = summary_values(ds)
     assert s["max_spine_loss"] == pytest.approx(max_deficit(ds))
     assert s["recovery_day"] == pytest.approx(recovery_day(ds))
+    # recovery: the first grid time after the last dose (day 6) from which the deficit stays below 2 %
+    loss = 100.0 - ds.spine_density_relative
+    t = ds.time.values
+    i = int(np.searchsorted(t, s["recovery_day"]))
+    assert s["last_dose_day"] == 6.0 and t[i] == s["recovery_day"]
+    assert float(loss[i - 1]) >= 2.0 and float(loss[i:].max()) < 2.0
     assert s["lowest_spine_density"] == pytest.approx(100.0 - s["max_spine_loss"])
     assert behaviour_test_day(ds) == 7.0
     assert s["nor_at_test"] == pytest.approx(float(ds.nor_discrimination_index.interp(time=7.0)))
@@ -130,7 +136,8 @@ def test_findings_show_in_the_summaries(demo):
     assert gaba["peak_gabaa_occupancy"] == 0.0
     assert summary_values(demo.update(depleted=True))["peak_microglia_activation"] < 0.01
     vehicle = summary_values(demo.update(dose_mg_per_kg=0.0))
-    assert vehicle["max_spine_loss"] < 0.5 and math.isfinite(vehicle["recovery_day"])
+    assert vehicle["max_spine_loss"] < 0.5 and math.isnan(vehicle["recovery_day"])  # never 2 % below baseline
+    assert vehicle["recovery_after_last_dose"] == 0.0
 
 
 def test_describe_names_the_setting(demo):

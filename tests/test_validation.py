@@ -10,11 +10,14 @@ import math
 
 import pytest
 
+from sim import analysis
+from sim.analysis import formation_per_interval
 from sim.validation import (
     ARMS,
+    CONTROLS,
+    control,
     deficit,
     evaluate,
-    formation_per_interval,
     max_deficit,
     recovery_day,
     run_arms,
@@ -35,42 +38,54 @@ def test_every_arm_has_an_experiment_config(arms):
     assert set(arms) == set(ARMS)
 
 
+def test_each_arm_is_compared_with_its_matched_control(arms):
+    assert control(arms, "high_dose") is arms["vehicle"]
+    assert control(arms, "plx5622_high_dose") is arms["plx5622_vehicle"]
+    assert control(arms, "vehicle") is None and set(CONTROLS) == set(ARMS) - {"vehicle", "plx5622_vehicle"}
+    # the low-dose arms run to day 84, the vehicle only to day 70: they fall back to the drug-free baseline
+    assert control(arms, "low_dose") is None and float(arms["low_dose"].time[-1]) > float(arms["vehicle"].time[-1])
+    # residual microglia ignore diazepam: no loss against the PLX5622 vehicle, although depletion alone puts the
+    # density far above the drug-free baseline (a "gain" of more than 5 % if compared with the baseline)
+    assert abs(deficit(arms, "plx5622_high_dose", 7.0)) < 0.1
+    assert analysis.deficit_at(arms["plx5622_high_dose"], 7.0) < -5.0
+
+
 def test_high_dose_loses_13_percent_by_day_7(arms):
-    assert 10.0 <= deficit(arms["high_dose"], 7.0) <= 16.0
+    assert 10.0 <= deficit(arms, "high_dose", 7.0) <= 16.0
 
 
 def test_deficit_gone_first_between_day_42_and_70(arms):
-    day = recovery_day(arms["high_dose"])
+    day = recovery_day(arms, "high_dose")
     assert 42.0 <= day <= 70.0
-    assert deficit(arms["high_dose"], 40.0) >= 2.0  # still visibly low before day 42
+    assert deficit(arms, "high_dose", 40.0) >= 2.0  # still visibly low before day 42
 
 
 @pytest.mark.parametrize("arm", ["high_dose_tspo_ko", "low_dose_tspo_ko", "high_dose_2wk_tspo_ko"])
 def test_tspo_knockout_loses_no_spines(arms, arm):
-    assert max_deficit(arms[arm]) < 1.0
+    assert max_deficit(arms, arm) < 1.0
     assert float(arms[arm].tspo_occupancy.max()) == 0.0
 
 
 @pytest.mark.parametrize("arm", ["high_dose", "low_dose", "high_dose_2wk"])
 def test_gabaa_insensitive_loss_matches_wild_type(arms, arm):
-    wild, mutant = max_deficit(arms[arm]), max_deficit(arms[arm + "_gabaa_insensitive"])
+    wild, mutant = max_deficit(arms, arm), max_deficit(arms, arm + "_gabaa_insensitive")
     assert wild > 1.0
     assert abs(mutant - wild) <= 0.10 * wild
     assert float(arms[arm + "_gabaa_insensitive"].gabaa_occupancy.max()) == 0.0
 
 
 def test_xbd173_mimics_diazepam(arms):
-    assert max_deficit(arms["xbd173"]) > 5.0
+    assert max_deficit(arms, "xbd173") > 5.0
     assert float(arms["xbd173"].gabaa_occupancy.max()) == 0.0
 
 
 def test_clonazepam_gives_under_a_fifth_of_diazepam_loss(arms):
-    assert deficit(arms["clonazepam"], 7.0) < deficit(arms["high_dose"], 7.0) / 5.0
+    assert deficit(arms, "clonazepam", 7.0) < deficit(arms, "high_dose", 7.0) / 5.0
 
 
 def test_plx5622_raises_formation_with_and_without_diazepam(arms):
-    for control, depleted in (("vehicle", "plx5622_vehicle"), ("high_dose", "plx5622_high_dose")):
-        assert formation_per_interval(arms[depleted], 0.0, 7.0) > formation_per_interval(arms[control], 0.0, 7.0)
+    for intact, depleted in (("vehicle", "plx5622_vehicle"), ("high_dose", "plx5622_high_dose")):
+        assert formation_per_interval(arms[depleted], 0.0, 7.0) > formation_per_interval(arms[intact], 0.0, 7.0)
 
 
 def test_residual_microglia_ignore_diazepam_and_have_high_tspo(arms):
@@ -81,7 +96,7 @@ def test_residual_microglia_ignore_diazepam_and_have_high_tspo(arms):
 
 
 def test_high_dose_loses_spines_faster_than_low_dose(arms):
-    assert deficit(arms["high_dose"], 7.0) > deficit(arms["low_dose"], 7.0)
+    assert deficit(arms, "high_dose", 7.0) > deficit(arms, "low_dose", 7.0)
 
 
 def test_low_dose_impairs_object_recognition_but_not_alternation(findings):
@@ -107,5 +122,18 @@ def test_broken_biology_fails():
         ["microglia.c1q_gain=0", "microglia.engulfment_gain=0", "spines.activated_formation_suppression=0"],
         arms={"vehicle": "vehicle", "high_dose": "shi2022_high_dose"},
     )
-    assert deficit(broken["high_dose"], 7.0) < 1.0
-    assert math.isnan(recovery_day(broken["high_dose"])) or recovery_day(broken["high_dose"]) < 42.0
+    assert deficit(broken, "high_dose", 7.0) < 1.0
+    assert math.isnan(recovery_day(broken, "high_dose")) or recovery_day(broken, "high_dose") < 42.0
+
+
+def test_command_line_prints_findings_and_writes_csv(arms, monkeypatch, tmp_path, capsys):
+    import csv
+
+    from sim import validation
+
+    monkeypatch.setattr(validation, "run_arms", lambda overrides: arms)
+    assert validation.main(["--csv", str(tmp_path / "v.csv")]) == 0
+    with open(tmp_path / "v.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(evaluate(arms)) and rows[0]["finding"] == "high_dose_loss_day7"
+    assert capsys.readouterr().out.count("pass ") == sum(r["result"] == "pass" for r in rows)

@@ -3,7 +3,7 @@
 Stage formulas (:mod:`sim.pk`, :mod:`sim.binding`, :mod:`sim.microglia`, :mod:`sim.spines`) are plain Python
 arithmetic on a parameter record and state values. The same function is
 
-* compiled by numba inside the ODE kernel (:mod:`sim.engines.ode_kernel`) — the code that runs;
+* compiled by numba inside the ODE kernel (:mod:`sim.core.chain`) — the code that runs;
 * evaluated by Python on numpy arrays over time — the model's readouts;
 * evaluated by Python on sympy symbols — the equations for documentation, Jacobians and SBML export.
 

@@ -16,7 +16,7 @@ take part in the dynamics (PK, binding, microglia, spines) provide
     stage's signal; for PK it is the infusion rate.
 
 :class:`~sim.model.PruningModel` lays out the state vector from the stages' ``state_names`` in :data:`CHAIN`
-order, and :mod:`sim.engines.ode_kernel` compiles the chain of ``rhs`` functions into one kernel. The other
+order, and :mod:`sim.core.chain` compiles the chain of ``rhs`` functions into one kernel. The other
 stages (drug, species, genotype, regimen, depletion, cognition) are parameters and readouts only.
 
 Stage modules register their classes when imported; importing :mod:`sim` imports them all. The registry maps
@@ -60,11 +60,17 @@ class Stage(Protocol):
     group: ClassVar[str]
 
     @property
-    def state_names(self) -> tuple[str, ...]: ...
+    def state_names(self) -> tuple[str, ...]:
+        """Names of the stage's state variables (``()`` for an algebraic stage)."""
+        ...
 
-    def record(self, model: Any) -> tuple: ...
+    def record(self, model: Any) -> tuple:
+        """The constants the stage functions read by name, given the other stages of ``model``."""
+        ...
 
-    def initial_state(self, record: tuple) -> np.ndarray: ...
+    def initial_state(self, record: tuple) -> np.ndarray:
+        """The drug-free state of the stage."""
+        ...
 
     rhs: Callable[..., Any]
 
@@ -83,6 +89,20 @@ def register_stage(group: str) -> Callable[[type], type]:
     return decorate
 
 
+_ENGINES: dict[str, type] = {}
+
+
+def register_engine(cls: type) -> type:
+    """Class decorator: make an engine selectable by its ``name`` field (``engine=ode``, ``engine=agents``)."""
+    _ENGINES[cls.__dataclass_fields__["name"].default] = cls
+    return cls
+
+
+def engine_classes() -> dict[str, type]:
+    """Registered engines by name."""
+    return dict(_ENGINES)
+
+
 def stage_classes(group: str) -> tuple[type, ...]:
     """The classes registered for ``group`` (default first)."""
     return tuple(_REGISTRY[group])
@@ -93,4 +113,13 @@ def default_class(group: str) -> type:
     return stage_classes(group)[0]
 
 
-__all__ = ["CHAIN", "GROUPS", "Stage", "default_class", "register_stage", "stage_classes"]
+__all__ = [
+    "CHAIN",
+    "GROUPS",
+    "Stage",
+    "default_class",
+    "engine_classes",
+    "register_engine",
+    "register_stage",
+    "stage_classes",
+]

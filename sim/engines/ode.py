@@ -10,12 +10,14 @@ from scipy.integrate import odeint, solve_ivp
 
 from sim.core.params import check_choice, check_positive, param
 from sim.core.results import to_dataset
+from sim.core.stage import register_engine
 from sim.model import PruningModel
 
 METHODS = ("LSODA", "BDF", "Radau")
 _MIN_STEP_REL = 1e-12  # shortest segment the engine integrates, relative to max(1 h, end of the segment)
 
 
+@register_engine
 @dataclass
 class OdeEngine:
     """Integrate the coupled system piecewise between dose events.

@@ -20,6 +20,7 @@ import xarray as xr
 
 from sim.core.params import ConfigError, check_positive, param
 from sim.core.results import to_dataset
+from sim.core.stage import register_engine
 from sim.engines.agents.hazards import SpineHazards, check_contacts, slots_per_segment, spine_hazards
 from sim.engines.agents.initial import initial_sampler
 from sim.engines.agents.outputs import agent_outputs
@@ -35,6 +36,7 @@ def _check_int(obj: Any, name: str, minimum: int) -> None:
         raise ConfigError(f"engine.{name} = {value!r} is not allowed: it must be an integer >= {minimum}")
 
 
+@register_engine
 @dataclass
 class AgentEngine:
     """Stochastic per-spine simulation driven by the deterministic microglial chain (one-way coupling).

@@ -77,7 +77,7 @@ class EquilibriumBinding:
     def __post_init__(self) -> None:
         check_positive(self, "tspo_ki_scale", "gabaa_ki_scale")
 
-    state_names: tuple[str, ...] = ()
+    state_names = ()  # algebraic: no state
     rhs = staticmethod(equilibrium_binding_rhs)
 
     def record(self, model: Any) -> EquilibriumBindingRecord:

@@ -43,10 +43,23 @@ from sim.core.stage import GROUPS, default_class, engine_classes
 
 # The class of each stage group, from the stage registry (sim.core.stage). The engine class is chosen by
 # ``engine.name`` among the registered engines (sim.core.stage.engine_classes).
-STAGE_CLASSES: dict[str, type] = {group: default_class(group) for group in GROUPS}
+
+
+def stage_class(group: str) -> type:
+    """The class that builds ``group`` from a config node (the registry's default for the group)."""
+    return default_class(group)
+
+#: The packaged calibration of the microglia and spine parameters.
+HEADLINE_CALIBRATION = "shi2022"
 
 #: Overrides of the calibrated headline arm that :func:`default_stage` builds from.
-HEADLINE = ("experiment=shi2022_high_dose", "drug=diazepam", "species=mouse", "genotype=wt", "calibration=shi2022")
+HEADLINE = (
+    "experiment=shi2022_high_dose",
+    "drug=diazepam",
+    "species=mouse",
+    "genotype=wt",
+    f"calibration={HEADLINE_CALIBRATION}",
+)
 
 
 def config_dir() -> Path:
@@ -603,16 +616,16 @@ def engine_class(node: Mapping) -> type:
 def build(node: Mapping) -> dict:
     """Stage objects from a composed config: ``{"drug": Drug(...), ..., "engine": OdeEngine(...), "name": ...}``.
 
-    Every group of :data:`STAGE_CLASSES` and ``engine`` must be present; other top-level keys are copied (the caller
+    Every group of :data:`~sim.core.stage.GROUPS` and ``engine`` must be present; other top-level keys are copied (the caller
     checks them against the run configuration, e.g. :func:`sim.presets.experiment`).
     """
-    missing = [group for group in (*STAGE_CLASSES, "engine") if not isinstance(node.get(group), Mapping)]
+    missing = [group for group in (*GROUPS, "engine") if not isinstance(node.get(group), Mapping)]
     if missing:
         raise ConfigError(f"{missing[0]}: no option chosen (choose one of {', '.join(_options(missing[0]))})")
     out = {}
     for key, value in node.items():
-        if key in STAGE_CLASSES:
-            out[key] = instantiate(STAGE_CLASSES[key], value, key)
+        if key in GROUPS:
+            out[key] = instantiate(stage_class(key), value, key)
         elif key == "engine":
             out[key] = instantiate(engine_class(value), value, key)
         else:
@@ -633,6 +646,6 @@ def default_stage(group: str) -> Any:
     node = _headline(str(config_dir()))
     if group == "engine":
         return instantiate(engine_class(node["engine"]), copy.deepcopy(node["engine"]), group)
-    if group not in STAGE_CLASSES:
-        raise ConfigError(f"stage {group!r} is not allowed: choose one of {', '.join(STAGE_CLASSES)}, engine")
-    return instantiate(STAGE_CLASSES[group], copy.deepcopy(node[group]), group)
+    if group not in GROUPS:
+        raise ConfigError(f"stage {group!r} is not allowed: choose one of {', '.join(GROUPS)}, engine")
+    return instantiate(stage_class(group), copy.deepcopy(node[group]), group)

@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
+from sim import library
 from sim.core.params import ConfigError, param
 from sim.core.results import finalize
 from sim.core.stage import GROUPS
@@ -77,8 +78,10 @@ class RunConfig:
 def check_run_settings(duration_days: float, output_step_h: float, seed: int) -> None:
     """Raise :class:`ConfigError` for a non-positive duration or step, a step longer than the run, or a bad seed."""
     for key, value in (("duration_days", duration_days), ("output_step_h", output_step_h)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise ConfigError(f"{key} = {value!r} is not allowed: it must be a positive finite number")
+        if value <= 0:
+            raise ConfigError(f"{key} = {value!r} is not allowed: it must be > 0")
     if output_step_h > duration_days * 24.0:
         raise ConfigError(
             f"output_step_h = {output_step_h!r} is not allowed: it must not exceed duration_days × 24 = "
@@ -133,6 +136,7 @@ def simulate(
         run = RunConfig(
             **{group: getattr(model_or_config, group) for group in GROUPS},
             **{"duration_days": 70.0, "output_step_h": 1.0, "seed": 0, **given},
+            calibration=calibration_of(model_or_config),
         )
     elif isinstance(model_or_config, RunConfig):
         run = model_or_config
@@ -159,9 +163,22 @@ def simulate(
         config=run.to_yaml(),
         seed=run.seed,
         engine=_engine_description(run.engine),
-        attrs={"experiment": run.name, **model_attributes(model)},
+        attrs={
+            "experiment": run.name,
+            **model_attributes(model),
+            "calibration": run.calibration,
+            "calibration_sha256": library.calibration_sha256(run.calibration),
+        },
         sweep=sweep_coords,
     )
+
+
+def calibration_of(model: PruningModel) -> str:
+    """``"shi2022"`` if the model's microglia and spine parameters are the packaged calibration, else ``"none"``."""
+    calibrated_stages = ("microglia", "spines")
+    if all(getattr(model, group) == library.default_stage(group) for group in calibrated_stages):
+        return library.HEADLINE_CALIBRATION
+    return "none"
 
 
 def _engine_description(engine: Any) -> str:

@@ -256,7 +256,7 @@ def test_dict_fields_left_out_are_empty_as_in_the_hydra_schema():
 # ---------------------------------------------------------------------------------------------------- default stages
 def test_default_stages_are_the_calibrated_headline_arm():
     hydra = sim.load_config(["experiment=shi2022_high_dose"])
-    for group in library.STAGE_CLASSES:
+    for group in sim.core.stage.GROUPS:
         assert library.default_stage(group) == getattr(hydra, group), group
     assert library.default_stage("engine") == hydra.engine
     calibration = yaml.safe_load((CONFIGS / "calibration" / "shi2022.yaml").read_text())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from conftest import diazepam_drug
 from scipy.linalg import expm
 
 from sim import Compound, CompoundPK, ConfigError, DosingRegimen, Drug, LinearChainPK, OdeEngine, simulate_model
+from sim.pk import free_brain_concentration
 
 RTOL, ATOL_UM = 1e-6, 1e-9
 
@@ -204,7 +206,9 @@ def test_concentration_readouts_broadcast_over_time():
     )
     amounts = np.array([[0.0, 2.0, 4.0]])
     np.testing.assert_allclose(pk.plasma_concentration(amounts), [[0.0, 1.0, 2.0]])
-    np.testing.assert_allclose(pk.free_brain_concentration(amounts), [[0.0, 0.25, 0.5]])
+    record = pk.record(SimpleNamespace(regimen=DosingRegimen()))
+    states = np.vstack([np.zeros(3), amounts])  # depot first, as in the state vector
+    np.testing.assert_allclose(free_brain_concentration(record, states), [[0.0, 0.25, 0.5]])
     np.testing.assert_allclose(pk.brain_concentration(amounts), [[0.0, 3.0, 6.0]])
 
 

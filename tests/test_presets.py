@@ -18,7 +18,7 @@ from sim import presets
 from sim.config import config_dir
 from sim.core.params import ConfigError
 from sim.microglia import MicrogliaActivation
-from sim.run import STAGES
+from sim.core.stage import GROUPS as STAGES
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 

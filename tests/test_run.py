@@ -15,7 +15,7 @@ import xarray as xr
 from conftest import DATA
 
 import sim
-from sim.config import compose_config
+from sim.config import compose_config, to_run_config
 from sim.io import open_result, save_dataset
 
 PINNED = [
@@ -106,12 +106,23 @@ def test_model_from_run_config_uses_its_stages():
     assert run.model().genotype.name == "tspo_ko"
 
 
-def test_simulate_accepts_a_composed_config():
+def test_simulate_refuses_a_composed_hydra_config_with_a_hint():
     cfg = compose_config(["experiment=shi2022_high_dose", "debug=smoke"])
-    from_dict = sim.simulate(cfg)
-    from_run = sim.simulate(sim.load_config(["experiment=shi2022_high_dose", "debug=smoke"]))
-    xr.testing.assert_identical(from_dict.drop_attrs(), from_run.drop_attrs())
-    assert from_dict.attrs["experiment"] == "shi2022_high_dose"
+    with pytest.raises(TypeError, match="to_run_config"):
+        sim.simulate(cfg)
+    from_run = sim.simulate(to_run_config(cfg))
+    assert from_run.attrs["experiment"] == "shi2022_high_dose"
+
+
+def test_run_settings_belong_to_the_run_config():
+    run = sim.presets.experiment("shi2022_high_dose", ["debug=smoke"])
+    with pytest.raises(TypeError, match="duration_days"):
+        sim.simulate(run, duration_days=3.0)
+
+
+def test_model_keywords_set_the_run():
+    ds = sim.simulate(sim.PruningModel(), duration_days=2.0, output_step_h=6.0)
+    np.testing.assert_allclose(ds.time, np.arange(0.0, 2.01, 0.25))
 
 
 def test_simulate_model_without_hydra(model):

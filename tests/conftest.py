@@ -1,8 +1,8 @@
-"""Shared fixtures: a seeded ``rng``, a small diazepam mouse ``model`` built from dataclasses (no Hydra), a
-``hydra_model`` composed from ``configs/``, and the ``--update-golden`` option.
+"""Shared fixtures: a seeded ``rng``; a small diazepam -> nordiazepam mouse ``model`` (``sim.PruningModel()``'s
+calibrated stages with a two-compound drug, no configuration files); a ``prior_model`` with the stage priors
+(``calibration=none``) read from the packaged configs; and the ``--update-golden`` option.
 
-The dataclass defaults play the role of pints' suggested parameters. Tests assert laws, analytic solutions and
-invariants rather than calibrated numbers, so they survive recalibration.
+Tests assert laws, analytic solutions and invariants rather than calibrated numbers, so they survive recalibration.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def diazepam_mouse_pk() -> LinearChainPK:
 
 
 def build_model(**stages) -> PruningModel:
-    """A small diazepam mouse model from dataclass defaults; keyword arguments replace whole stages."""
+    """A small diazepam mouse model on the calibrated defaults; keyword arguments replace whole stages."""
     base = PruningModel(
         drug=diazepam_drug(),
         pk=diazepam_mouse_pk(),
@@ -93,11 +93,11 @@ def model_factory():
 
 
 @pytest.fixture(scope="session")
-def hydra_run() -> sim.RunConfig:
-    """The high-dose Shi et al. arm composed from configs/ with stage priors (``calibration=none``)."""
-    return sim.load_config(["experiment=shi2022_high_dose", "calibration=none"])
+def prior_run() -> sim.RunConfig:
+    """The high-dose Shi et al. arm from the packaged configs with stage priors (``calibration=none``)."""
+    return sim.presets.from_overrides(["experiment=shi2022_high_dose", "calibration=none"])
 
 
 @pytest.fixture(scope="session")
-def hydra_model(hydra_run: sim.RunConfig) -> PruningModel:
-    return hydra_run.model()
+def prior_model(prior_run: sim.RunConfig) -> PruningModel:
+    return prior_run.model()

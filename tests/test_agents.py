@@ -97,8 +97,8 @@ AGREEMENT = {
 
 def _agreement(overrides: list[str], replicates: int, segments: int):
     common = ["output_step_h=6", "engine.progress=false", "engine.record_spines=false"]
-    ode = sim.simulate(sim.load_config(overrides + common[:1]))
-    agent_cfg = sim.load_config(
+    ode = sim.simulate(sim.presets.from_overrides(overrides + common[:1]))
+    agent_cfg = sim.presets.from_overrides(
         overrides
         + common
         + [
@@ -121,18 +121,18 @@ def test_agent_mean_matches_ode_within_five_standard_errors(case):
         assert float(z.max()) < Z_MAX, f"{case}: {name} off by {float(z.max()):.1f} SE at day {float(z.idxmax()):.2f}"
 
 
-def test_stationary_distribution_mean_is_the_mean_field_fixed_point(hydra_model):
+def test_stationary_distribution_mean_is_the_mean_field_fixed_point(prior_model):
     engine = AgentEngine(segments=1)
-    y0 = hydra_model.initial_state()
-    names = hydra_model.state_names
+    y0 = prior_model.initial_state()
+    names = prior_model.state_names
     i_act, i_c1q = names.index("activation"), names.index("c1q")
-    h0 = engine.hazards(hydra_model, np.array([0.0, 1.0]), y0[i_act : i_act + 1], y0[i_c1q : i_c1q + 1])
+    h0 = engine.hazards(prior_model, np.array([0.0, 1.0]), y0[i_act : i_act + 1], y0[i_c1q : i_c1q + 1])
     untagged, tagged, p = stationary_distribution(
         h0.formation[0], h0.homeostasis, h0.tagging[0], h0.engulfment[0], h0.intrinsic
     )
     np.testing.assert_allclose(p.sum(), 1.0)
     length = engine.segment_length_um
-    expected = hydra_model.spines.initial_state() * length
+    expected = prior_model.spines.initial_state() * length
     np.testing.assert_allclose([p @ untagged, p @ tagged], expected, rtol=1e-6)
     # homeostasis makes the count less variable than Poisson
     total = untagged + tagged
@@ -143,7 +143,7 @@ def test_stationary_distribution_mean_is_the_mean_field_fixed_point(hydra_model)
 def _small(seed: int, extra: tuple[str, ...] = (), **engine) -> tuple[sim.RunConfig, object]:
     settings = {"replicates": 3, "segments": 8, "progress": False, **engine}
     overrides = ["experiment=shi2022_high_dose", "debug=smoke", f"seed={seed}", "engine=agents", *extra]
-    cfg = sim.load_config(overrides + [f"engine.{k}={str(v).lower()}" for k, v in settings.items()])
+    cfg = sim.presets.from_overrides(overrides + [f"engine.{k}={str(v).lower()}" for k, v in settings.items()])
     return cfg, sim.simulate(cfg)
 
 
@@ -371,7 +371,7 @@ def test_contact_check_counts_the_most_responsive_cell(model):
 )
 def test_bad_engine_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        sim.load_config(["engine=agents", override])
+        sim.presets.from_overrides(["engine=agents", override])
 
 
 def test_contacts_too_rare_for_the_tagging_and_engulfment_rates(model):

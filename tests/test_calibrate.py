@@ -13,7 +13,7 @@ from sim.calibrate import PARAMETERS, TARGETS, base_config, calibrate, observabl
 
 @pytest.fixture(scope="module")
 def calibrated():
-    return sim.load_config(["experiment=shi2022_high_dose", "output_step_h=3"])
+    return sim.presets.from_overrides(["experiment=shi2022_high_dose", "output_step_h=3"])
 
 
 def test_stored_calibration_meets_each_target_within_two_sigma(calibrated):
@@ -23,7 +23,7 @@ def test_stored_calibration_meets_each_target_within_two_sigma(calibrated):
 
 
 def test_calibration_file_is_the_default(calibrated):
-    priors = sim.load_config(["experiment=shi2022_high_dose", "calibration=none"])
+    priors = sim.presets.from_overrides(["experiment=shi2022_high_dose", "calibration=none"])
     changed = [key for key in PARAMETERS if _get(calibrated, key) != _get(priors, key)]
     assert changed == list(PARAMETERS)
 

@@ -43,7 +43,7 @@ def test_every_parameter_is_documented(text):
 
 
 def test_default_config_values_are_shown(text):
-    run = sim.load_config([])
+    run = sim.presets.from_overrides([])
     rate = run.microglia.activation_rate_per_h
     row = next(line for line in text.splitlines() if "`activation_rate_per_h`" in line)
     assert f"{rate:.6g}" in row

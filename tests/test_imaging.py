@@ -87,8 +87,8 @@ def test_bad_protocol_values_name_the_key():
 
 @pytest.fixture(scope="module")
 def high_dose():
-    ode_cfg = sim.load_config(["experiment=shi2022_high_dose", "duration_days=28"])
-    agent_cfg = sim.load_config(
+    ode_cfg = sim.presets.from_overrides(["experiment=shi2022_high_dose", "duration_days=28"])
+    agent_cfg = sim.presets.from_overrides(
         [
             "experiment=shi2022_high_dose",
             "duration_days=28",

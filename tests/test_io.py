@@ -20,7 +20,7 @@ from sim.io import check_writable, combine_results, open_result, save_dataset
 @pytest.fixture(scope="module")
 def result() -> xr.Dataset:
     """A short composed run with the dimensions the CLI adds."""
-    run = sim.load_config(["experiment=shi2022_high_dose", "debug=smoke"])
+    run = sim.presets.from_overrides(["experiment=shi2022_high_dose", "debug=smoke"])
     ds = sim.simulate(run)
     ds = ds.expand_dims(dose=[5.0], withdrawal_time=[math.inf])
     ds["dose"].attrs.update(units="mg/kg", long_name="dose per administration")

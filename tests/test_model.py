@@ -71,7 +71,7 @@ def test_no_drug_keeps_every_output_at_baseline_for_70_days(model):
 
 def test_vehicle_experiment_keeps_every_output_at_baseline():
     """The composed vehicle arm, with whatever calibration is current: the baseline is a steady state by design."""
-    run = sim.load_config(["experiment=vehicle"])
+    run = sim.presets.from_overrides(["experiment=vehicle"])
     ds = sim.simulate(run)
     assert ds.time[-1] == 70.0
     assert_every_output_at_baseline(ds, run.model())

@@ -20,9 +20,9 @@ CONCENTRATIONS = ("plasma_concentration", "brain_free_concentration")
 
 
 @pytest.fixture(scope="module")
-def high_dose_run(hydra_model):
+def high_dose_run(prior_model):
     """The composed high-dose arm (priors, no calibration), 35 days at 1-h resolution."""
-    return hydra_model, np.arange(0.0, 35 * 24.0 + 1.0, 1.0)
+    return prior_model, np.arange(0.0, 35 * 24.0 + 1.0, 1.0)
 
 
 def assert_same(reference, candidate, spine_rtol, concentration_rtol):

@@ -132,9 +132,9 @@ def test_repeated_doses_superpose(model):
     np.testing.assert_allclose(ds.plasma_concentration.sel(compound="diazepam"), expected, rtol=RTOL, atol=ATOL_UM)
 
 
-def test_full_chain_matches_matrix_exponential(hydra_model):
+def test_full_chain_matches_matrix_exponential(prior_model):
     """The composed four-compound diazepam chain (two pathways into oxazepam) against expm of its rate matrix."""
-    model = dataclasses.replace(hydra_model, regimen=DosingRegimen(route="ip", dose_mg_per_kg=5.0, dose_days=[0.0]))
+    model = dataclasses.replace(prior_model, regimen=DosingRegimen(route="ip", dose_mg_per_kg=5.0, dose_days=[0.0]))
     t = np.linspace(0.0, 48.0, 49)
     states = OdeEngine().integrate(model, t)[: model.n_pk]
     matrix = model.pk.rate_matrix("ip")

@@ -12,7 +12,7 @@ plotting = pytest.importorskip("sim.plotting")
 
 @pytest.fixture(scope="module")
 def result():
-    return sim.simulate(sim.load_config(["experiment=shi2022_high_dose", "debug=smoke"]))
+    return sim.simulate(sim.presets.from_overrides(["experiment=shi2022_high_dose", "debug=smoke"]))
 
 
 def test_timecourse_has_four_panels_and_shades_dosing(result, tmp_path):

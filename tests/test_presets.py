@@ -17,8 +17,8 @@ import sim
 from sim import presets
 from sim.config import config_dir
 from sim.core.params import ConfigError
-from sim.microglia import MicrogliaActivation
 from sim.core.stage import GROUPS as STAGES
+from sim.microglia import MicrogliaActivation
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 

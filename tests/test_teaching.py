@@ -32,7 +32,7 @@ def demo() -> TeachingDemo:
 
 def reference(*overrides: str):
     """The same setting composed through Hydra and simulated with the configured engine on a 3-h grid."""
-    return sim.simulate(sim.load_config(["output_step_h=3", *overrides]))
+    return sim.simulate(sim.presets.from_overrides(["output_step_h=3", *overrides]))
 
 
 def test_available_drugs_are_the_drug_options():
@@ -45,7 +45,7 @@ def test_model_variants_come_from_the_config_options(demo):
     model = demo.model("diazepam", dose_mg_per_kg=2.5, days=14, genotype="TSPO-KO", depleted=True)
     assert model.regimen.dose_mg_per_kg == 2.5 and model.regimen.stop_day == 14.0
     assert model.genotype.name == "tspo_ko" and model.genotype.tspo_expression == 0.0
-    composed = sim.load_config(["depletion=plx5622"]).depletion
+    composed = sim.presets.from_overrides(["depletion=plx5622"]).depletion
     assert model.depletion == composed
     assert demo.model("diazepam").depletion.fraction_depleted == 0.0
     assert demo.base_model("diazepam") is demo.base_model("diazepam")  # composed once

@@ -357,3 +357,19 @@ def test_compiled_rhs_reads_strided_state_vectors_correctly():
         column = block[:, k]
         assert not column.flags["C_CONTIGUOUS"]
         np.testing.assert_array_equal(rhs(0.0, column, 0.1), rhs(0.0, column.copy(), 0.1))
+
+
+def test_one_registry_feeds_the_model_the_run_config_and_the_schemas():
+    from sim.config import SCHEMAS
+    from sim.core.stage import GROUPS, Stage, stage_classes
+    from sim.run import RunConfig
+
+    model_fields = [f.name for f in dataclasses.fields(PruningModel)]
+    assert model_fields == list(GROUPS)
+    assert [f.name for f in dataclasses.fields(RunConfig)][: len(GROUPS)] == list(GROUPS)
+    for group in GROUPS:
+        assert SCHEMAS[group] == list(stage_classes(group))
+        assert isinstance(getattr(PruningModel(), group), stage_classes(group))
+    for stage in PruningModel().chain:
+        assert isinstance(stage, Stage), type(stage)  # state_names, record, initial_state, rhs
+        assert isinstance(stage.state_names, tuple)

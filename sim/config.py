@@ -25,14 +25,23 @@ from sim.library import config_dir, is_calibration_path, load_calibration_file  
 from sim.pk import CompoundPK
 from sim.run import RunConfig
 
-#: Config group -> the schema classes its options may extend (from the stage registry, plus the nested
-#: compound entries and the engines).
-SCHEMAS: dict[str, list[type]] = {
-    **{group: list(stage_classes(group)) for group in GROUPS},
-    "compound": [Compound],
-    "compound_pk": [CompoundPK],
-    "engine": list(ENGINES),
-}
+
+def schemas() -> dict[str, list[type]]:
+    """Config group -> the schema classes its options may extend.
+
+    The stage registry (read when called, so a variant registered later is included), the nested compound entries
+    and the engines.
+    """
+    return {
+        **{group: list(stage_classes(group)) for group in GROUPS},
+        "compound": [Compound],
+        "compound_pk": [CompoundPK],
+        "engine": list(ENGINES),
+    }
+
+
+#: The schemas at import time (for documentation; :func:`register_configs` reads the registry afresh).
+SCHEMAS: dict[str, list[type]] = schemas()
 
 
 def _run_schema() -> type:
@@ -55,7 +64,7 @@ def register_configs() -> None:
     """Store the root schema as ``base_run`` and each stage schema as ``<group>/base_<ClassName>``."""
     store = ConfigStore.instance()
     store.store(name="base_run", node=RunSchema)
-    for group, classes in SCHEMAS.items():
+    for group, classes in schemas().items():
         for cls in classes:
             store.store(group=group, name=f"base_{cls.__name__}", node=_schema(cls))
 
@@ -84,7 +93,7 @@ def user_keys(message: str) -> str:
     prefixes.update(
         {
             f"{cls.__name__}.": f"{group}."
-            for group, classes in SCHEMAS.items()
+            for group, classes in schemas().items()
             for cls in classes
             if "compound" not in group
         }

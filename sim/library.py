@@ -39,15 +39,25 @@ from typing import Any
 import yaml
 
 from sim.core.params import ConfigError
-from sim.core.stage import GROUPS, default_class, engine_classes
+from sim.core.stage import GROUPS, default_class, engine_classes, stage_classes
 
 # The class of each stage group, from the stage registry (sim.core.stage). The engine class is chosen by
 # ``engine.name`` among the registered engines (sim.core.stage.engine_classes).
 
 
-def stage_class(group: str) -> type:
-    """The class that builds ``group`` from a config node (the registry's default for the group)."""
-    return default_class(group)
+#: Key under which :func:`compose` records the schema class an option extends (``base_<Class>``).
+SCHEMA_KEY = "_schema_"
+
+
+def stage_class(group: str, schema: str | None = None) -> type:
+    """The registered class of ``group`` named ``schema`` (the group's default class when None)."""
+    if schema is None:
+        return default_class(group)
+    for cls in stage_classes(group):
+        if cls.__name__ == schema:
+            return cls
+    names = ", ".join(cls.__name__ for cls in stage_classes(group))
+    raise ConfigError(f"{group}: the option extends base_{schema}, which is not a registered {group} class ({names})")
 
 #: The packaged calibration of the microglia and spine parameters.
 HEADLINE_CALIBRATION = "shi2022"
@@ -289,7 +299,7 @@ def _parse_override(text: str, root: Path) -> _Override | None:
 # ---------------------------------------------------------------------------------------------------- compose
 @dataclass
 class _Entry:
-    kind: str  # "self", "config", "group", "override"
+    kind: str  # "self", "config", "group", "override", "schema"
     group: str = ""  # absolute group path (group entries) or config path (config entries)
     written: str = ""  # group or path as written, without a leading "/"
     package: str | None = None
@@ -311,13 +321,13 @@ def _options(group: str, root: Path | None = None) -> list[str]:
 
 
 def _entry(item: Any, group_dir: str, where: str) -> _Entry | None:
-    """One defaults-list item; None for ``base_*`` schema entries."""
+    """One defaults-list item (``base_<Class>`` schema entries name the stage class of the option)."""
     if isinstance(item, str):
         if item == "_self_":
             return _Entry("self")
         name = item.strip()
         if name.rsplit("/", 1)[-1].startswith("base_"):
-            return None
+            return _Entry("schema", written=name.rsplit("/", 1)[-1][len("base_") :])
         written = name.lstrip("/")
         path = written if name.startswith("/") or not group_dir else f"{group_dir}/{name}"
         return _Entry("config", group=path, written=written)
@@ -378,6 +388,8 @@ def _walk(state: _State, config_path: str, group_dir: str, package: str) -> list
         e = entries[i]
         if e.kind == "self":
             parts[i] = [(package, loaded.content)]
+        elif e.kind == "schema":  # remember the class of a stage option (e.g. binding=kinetic); ignore the rest
+            parts[i] = [(package, {SCHEMA_KEY: e.written})] if package in GROUPS else []
         elif e.kind == "config":
             child = _read(state.root / f"{e.group}.yaml")
             relative_dir = e.written.rpartition("/")[0].replace("/", ".")
@@ -625,7 +637,8 @@ def build(node: Mapping) -> dict:
     out = {}
     for key, value in node.items():
         if key in GROUPS:
-            out[key] = instantiate(stage_class(key), value, key)
+            values = dict(value)
+            out[key] = instantiate(stage_class(key, values.pop(SCHEMA_KEY, None)), values, key)
         elif key == "engine":
             out[key] = instantiate(engine_class(value), value, key)
         else:
@@ -648,4 +661,5 @@ def default_stage(group: str) -> Any:
         return instantiate(engine_class(node["engine"]), copy.deepcopy(node["engine"]), group)
     if group not in GROUPS:
         raise ConfigError(f"stage {group!r} is not allowed: choose one of {', '.join(GROUPS)}, engine")
-    return instantiate(stage_class(group), copy.deepcopy(node[group]), group)
+    values = copy.deepcopy(node[group])
+    return instantiate(stage_class(group, values.pop(SCHEMA_KEY, None)), values, group)

@@ -182,14 +182,14 @@ def simulate(
         config=run.to_yaml(),
         seed=run.seed,
         engine=_engine_description(run.engine),
-        attrs={
-            "experiment": run.name,
-            **model_attributes(model),
-            "calibration": run.calibration,
-            "calibration_sha256": library.calibration_sha256(run.calibration),
-        },
+        attrs={"experiment": run.name, **model_attributes(model), **calibration_attributes(run.calibration)},
         sweep=sweep_coords,
     )
+
+
+def calibration_attributes(calibration: str) -> dict[str, str]:
+    """The calibration option or file behind a run and the SHA-256 of its file ("" for ``none``)."""
+    return {"calibration": calibration, "calibration_sha256": library.calibration_sha256(calibration)}
 
 
 def calibration_of(model: PruningModel) -> str:
@@ -235,5 +235,6 @@ def simulate_model(model: PruningModel, times_h: np.ndarray, engine: Any = None,
     """Simulate ``model`` at explicit output times [h] (an uneven grid, e.g. extra points after each dose)."""
     engine = engine or OdeEngine()
     ds = engine.simulate(model, np.asarray(times_h, dtype=float), np.random.default_rng(seed))
-    return finalize(ds, config=config_yaml(model), seed=seed, engine=_engine_description(engine), attrs=model_attributes(model))
+    attrs = {**model_attributes(model), **calibration_attributes(calibration_of(model))}
+    return finalize(ds, config=config_yaml(model), seed=seed, engine=_engine_description(engine), attrs=attrs)
 

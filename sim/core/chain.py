@@ -4,11 +4,14 @@ Every formula lives once, in its stage module (:func:`sim.pk.linear_chain_rhs`, 
 equilibrium_binding_rhs`, :func:`sim.microglia.microglia_rhs`, :func:`sim.spines.spine_rhs`, ...). This module
 only *wires* them: for the stage classes of a model it generates a few lines of Python that call each stage's
 ``rhs(p, state, upstream, out)`` on its slice of the state vector, passing each signal to the next stage, and
-lets numba compile that function together with the stage functions it calls. Parameters arrive as one record
-(:class:`typing.NamedTuple`) per stage and are read by name.
+lets numba compile that function together with the stage functions it calls. Each stage's parameters form one
+record (a :class:`typing.NamedTuple`) read by name in its formulas; the records travel packed in one float vector
+(:func:`pack`) and the generated code rebuilds each record field by field in the order its class declares them
+(:func:`record_layout`), so no position is ever written by hand.
 
 The generated source is written to a cache directory under a name that contains the SHA-256 of the source itself,
-of every module the stage functions live in and of the numba version, so numba's on-disk cache (``cache=True``)
+of every module the stage functions and records live in, of :mod:`sim.core.maths` and of the numba, numpy and
+Python versions, so numba's on-disk cache (``cache=True``)
 can never serve a kernel compiled from older stage code: editing a formula gives a new file and a fresh compile.
 The cache directory is ``$SYNAPRUNE_CACHE_DIR``, else ``$XDG_CACHE_HOME/synaprune`` (``~/.cache/synaprune``), else a
 directory in the system's temporary folder.

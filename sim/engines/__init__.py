@@ -1,8 +1,10 @@
 """Engines that integrate a :class:`sim.model.PruningModel`: mean-field ODE and stochastic per-spine agents."""
 
+from sim.core.stage import engine_classes
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 
-ENGINES: tuple[type, ...] = (OdeEngine, AgentEngine)
+#: Every registered engine (``@register_engine``), selectable as ``engine=<name>``.
+ENGINES: tuple[type, ...] = tuple(engine_classes().values())
 
 __all__ = ["ENGINES", "AgentEngine", "OdeEngine"]

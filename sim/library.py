@@ -186,6 +186,20 @@ def load_calibration_file(path: str | os.PathLike) -> dict:
     return {**copy.deepcopy(loaded.content), "calibration": str(resolved)}
 
 
+@functools.lru_cache(maxsize=8)
+def _calibration_values(path: str) -> dict:
+    content = load_calibration_file(path)
+    return {group: dict(values) for group, values in content.items() if group in GROUPS and isinstance(values, dict)}
+
+
+def calibration_values(value: str) -> dict[str, dict[str, Any]]:
+    """The fitted stage values of a calibration (option name or file): ``{"microglia": {field: value}, ...}``."""
+    if value == "none":
+        return {}
+    path = Path(value).expanduser() if is_calibration_path(value) else config_dir() / "calibration" / f"{value}.yaml"
+    return copy.deepcopy(_calibration_values(str(path.resolve())))
+
+
 def is_calibration_path(value: Any) -> bool:
     """True if a ``calibration=`` value names a file (ends in ``.yaml``/``.yml`` or contains a path separator)."""
     if not isinstance(value, str) or "," in value:

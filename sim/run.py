@@ -193,11 +193,17 @@ def calibration_attributes(calibration: str) -> dict[str, str]:
 
 
 def calibration_of(model: PruningModel) -> str:
-    """``"shi2022"`` if the model's microglia and spine parameters are the packaged calibration, else ``"none"``."""
-    calibrated_stages = ("microglia", "spines")
-    if all(getattr(model, group) == library.default_stage(group) for group in calibrated_stages):
-        return library.HEADLINE_CALIBRATION
-    return "none"
+    """``"shi2022"`` if the model carries every value of the packaged calibration file, else ``"none"``.
+
+    Only the fitted fields are compared (e.g. ``microglia.activation_rate_per_h``), so a hippocampus or TSPO-KO
+    model built on the calibration still counts as calibrated.
+    """
+    fitted = library.calibration_values(library.HEADLINE_CALIBRATION)
+    for group, values in fitted.items():
+        stage = getattr(model, group)
+        if any(getattr(stage, name) != value for name, value in values.items()):
+            return "none"
+    return library.HEADLINE_CALIBRATION
 
 
 def _engine_description(engine: Any) -> str:

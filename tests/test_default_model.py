@@ -57,7 +57,9 @@ def test_result_records_model_variant_and_calibration():
     assert "microglia=MicrogliaActivation" in ds.attrs["model_variant"]
     assert ds.attrs["calibration"] == "shi2022"
     changed = sim.PruningModel()
-    changed.microglia.c1q_gain = 2.0
+    changed.microglia.c1q_gain = 2.0  # not a fitted value: still the calibration
+    assert sim.simulate(changed, duration_days=1.0).attrs["calibration"] == "shi2022"
+    changed.spines.homeostatic_gain *= 1.5  # a fitted value: no longer the packaged calibration
     assert sim.simulate(changed, duration_days=1.0).attrs["calibration"] == "none"
 
 

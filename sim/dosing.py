@@ -177,7 +177,7 @@ class DosingRegimen:
         """
         if self.route == "drinking_water":
             return np.empty(0), np.empty(0)
-        days = self._days_until(end_day)
+        days = self.scheduled_days(end_day)
         if self.dose_days and self.dose_amounts_mg_per_kg:
             order = np.argsort(self.dose_days, kind="stable")
             base = np.asarray(self.dose_amounts_mg_per_kg, dtype=float)[order]
@@ -188,13 +188,14 @@ class DosingRegimen:
         base = base[: days.size]
         amounts = np.array([self._tapered(a, d) for a, d in zip(base, days)], dtype=float)
         keep = np.ones(days.size, dtype=bool)
-        for index in self.missed_doses:
+        for index in self.missed_doses:  # indices outside the schedule are refused by sim.checks before a run
             if 0 <= index < keep.size:
                 keep[index] = False
         keep &= amounts > 0
         return days[keep] * 24.0, amounts[keep]
 
-    def _days_until(self, end_day: float) -> np.ndarray:
+    def scheduled_days(self, end_day: float) -> np.ndarray:
+        """Days of the administrations scheduled before ``end_day`` (missed doses included; they index this) [d]."""
         if self.dose_days or math.isfinite(self.stop_day):
             days = self.administration_days()
         else:

@@ -17,7 +17,8 @@ import xarray as xr
 import yaml
 
 from sim import library
-from sim.core.params import ConfigError, param
+from sim.checks import check_run
+from sim.core.params import ConfigError, check_positive, param
 from sim.core.results import finalize
 from sim.core.stage import GROUPS
 from sim.engines.ode import OdeEngine
@@ -27,6 +28,9 @@ from sim.model import PruningModel, calibrated
 CALIBRATED_SPECIES = "mouse"
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+#: Memory limit of :func:`simulate_model` (``RunConfig.memory_limit_gib`` sets it for :func:`simulate`) [GiB].
+MEMORY_LIMIT_GIB = 4.0
 
 
 @dataclass
@@ -57,10 +61,17 @@ class RunConfig:
     tags: list[str] = param([], units="", long_name="free-form labels", source="")
     figure: bool = param(True, units="", long_name="write timecourse.png next to the result (CLI)", source="")
     output_file: str = param("result.nc", units="", long_name="result file name in the run directory (CLI)", source="")
+    memory_limit_gib: float = param(
+        4.0,
+        units="GiB",
+        long_name="refuse a run whose arrays are estimated to need more memory than this (sim.checks)",
+        source="convention: a quarter of a 16-GiB workstation",
+    )
     calibration: str = param("shi2022", units="", long_name="calibration option or file", source="")
 
     def __post_init__(self) -> None:
         check_run_settings(self.duration_days, self.output_step_h, self.seed)
+        check_positive(self, "memory_limit_gib")
 
     def model(self) -> PruningModel:
         """The coupled model built from this configuration's stages."""
@@ -170,7 +181,10 @@ def simulate(
             f"simulate() takes a PruningModel or a RunConfig, not {type(model_or_config).__name__} "
             "(convert a composed Hydra config with sim.config.to_run_config)"
         )
+    check_run_settings(run.duration_days, run.output_step_h, run.seed)
     model = run.model()
+    output_times = run.duration_days * 24.0 / run.output_step_h + 1.0
+    check_run(model, run.engine, run.duration_days, output_times, run.memory_limit_gib)
     ds = run.engine.simulate(model, run.times_h(), np.random.default_rng(run.seed))
     sweep_coords = (
         {"dose": run.regimen.dose_per_kg(run.species.body_weight_kg), "withdrawal_time": run.regimen.withdrawal_day}
@@ -240,7 +254,9 @@ def model_attributes(model: PruningModel) -> dict[str, Any]:
 def simulate_model(model: PruningModel, times_h: np.ndarray, engine: Any = None, seed: int = 0) -> xr.Dataset:
     """Simulate ``model`` at explicit output times [h] (an uneven grid, e.g. extra points after each dose)."""
     engine = engine or OdeEngine()
-    ds = engine.simulate(model, np.asarray(times_h, dtype=float), np.random.default_rng(seed))
+    times_h = np.asarray(times_h, dtype=float)
+    check_run(model, engine, float(times_h[-1]) / 24.0 if times_h.size else 0.0, times_h.size, MEMORY_LIMIT_GIB)
+    ds = engine.simulate(model, times_h, np.random.default_rng(seed))
     attrs = {**model_attributes(model), **calibration_attributes(calibration_of(model))}
     return finalize(ds, config=config_yaml(model), seed=seed, engine=_engine_description(engine), attrs=attrs)
 

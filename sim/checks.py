@@ -1,0 +1,123 @@
+"""Checks a run must pass before anything is allocated or written.
+
+The model is valid *as it is now*, the drug is given inside the simulated window, and the outputs fit in memory.
+Stage dataclasses validate themselves when built, but a model can be changed afterwards (``model.regimen.
+dose_mg_per_kg = -5``). :func:`check_run` therefore validates every stage again when a run starts, then the things
+that only the run knows: the simulated window and the size of the result.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sim.core.params import ConfigError
+from sim.core.results import OUTPUTS
+from sim.core.stage import GROUPS
+
+#: Bytes per value of an output array (float64).
+_BYTES = 8
+
+
+def validate_stages(model: Any) -> None:
+    """Run every stage's own validation again (``__post_init__``) and the model's cross-checks."""
+    for group in GROUPS:
+        stage = getattr(model, group)
+        check = getattr(stage, "__post_init__", None)
+        if check is not None:
+            try:
+                check()
+            except ConfigError as error:
+                message = str(error)
+                prefix = f"{type(stage).__name__}."
+                raise ConfigError(f"{group}.{message[len(prefix):]}" if message.startswith(prefix) else message) from None
+    model.__post_init__()
+
+
+def check_dosing_window(regimen: Any, duration_days: float, body_weight_kg: float) -> None:
+    """Refuse a regimen that gives drug, but none of it inside ``[0, duration_days]``, and unknown missed doses."""
+    if regimen.dose_days:
+        for i, day in enumerate(regimen.dose_days):
+            if day > duration_days:
+                raise ConfigError(
+                    f"regimen.dose_days[{i}] = {day!r} is not allowed: it lies after the end of the run "
+                    f"(duration_days = {duration_days:g}); lengthen duration_days or move the dose"
+                )
+    elif regimen.start_day >= duration_days and regimen.dose_per_kg(body_weight_kg) > 0:
+        raise ConfigError(
+            f"regimen.start_day = {regimen.start_day!r} is not allowed: dosing would start after the end of the run "
+            f"(duration_days = {duration_days:g}); lengthen duration_days or start earlier"
+        )
+    if regimen.missed_doses and regimen.route != "drinking_water":
+        scheduled = regimen.scheduled_days(duration_days).size
+        for i, index in enumerate(regimen.missed_doses):
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < scheduled:
+                raise ConfigError(
+                    f"regimen.missed_doses[{i}] = {index!r} is not allowed: the regimen schedules {scheduled} "
+                    f"administrations within the run, numbered 0 to {scheduled - 1}"
+                )
+
+
+def estimate_bytes(model: Any, engine: Any, duration_days: float, output_times: float) -> tuple[float, str]:
+    """Estimated peak memory of a run's arrays [bytes] and how the estimate was made (for the error message).
+
+    Output arrays: output times × (time series, per-compound series × compounds) × replicates; the agent engine
+    adds its hazard arrays per step and, with ``record_spines``, a record per spine lifetime; dose events add the
+    integration breakpoints.
+    """
+    times = float(output_times)
+    compounds = len(model.pk.compounds)
+    per_time = sum(compounds if "compound" in dims else 1 for dims, _, _ in OUTPUTS.values() if dims[-1] == "time")
+    replicates = float(getattr(engine, "replicates", 1))
+    total = _BYTES * times * per_time * replicates
+    parts = [f"{times:.3g} output times × {per_time} series × {replicates:g} replicates"]
+    events = _dose_events(model.regimen, duration_days)
+    total += 5 * _BYTES * events
+    if events > 1e4:
+        parts.append(f"{events:.3g} dose events")
+    dt_h = getattr(engine, "dt_h", None)
+    if dt_h:
+        steps = duration_days * 24.0 / dt_h
+        total += 6 * _BYTES * steps
+        parts.append(f"{steps:.3g} agent steps of {dt_h:g} h")
+        spines = engine.segments * engine.segment_length_um * model.spines.baseline_density_per_um * engine.capacity_factor
+        total += 8.0 * spines  # slot state and positions (~6.5 B per spine, measured by benchmarks/bench_agents.py)
+        parts.append(f"{spines:.3g} spine sites")
+        if engine.record_spines:
+            lifetimes = spines * (1.0 + model.spines.elimination_per_day * duration_days)
+            total += 180.0 * lifetimes * replicates  # measured: ~180 B per recorded spine
+            parts.append(f"{lifetimes * replicates:.3g} recorded spine lifetimes")
+    return total, ", ".join(parts)
+
+
+def _dose_events(regimen: Any, duration_days: float) -> float:
+    if regimen.dose_days:
+        return float(len(regimen.dose_days))
+    end = min(regimen.stop_day, duration_days)
+    if regimen.route == "drinking_water":
+        return max(end - regimen.start_day, 0.0) * 3.0
+    return max(end - regimen.start_day, 0.0) * 24.0 / regimen.interval_h
+
+
+def check_size(model: Any, engine: Any, duration_days: float, output_times: float, limit_gib: float) -> None:
+    """Refuse a run whose estimated arrays exceed ``limit_gib``, with the estimate and the keys to change."""
+    needed, how = estimate_bytes(model, engine, duration_days, output_times)
+    if not math.isfinite(needed) or needed > limit_gib * 2.0**30:
+        raise ConfigError(
+            f"this run needs about {needed / 2.0**30:.3g} GiB ({how}), more than memory_limit_gib = "
+            f"{limit_gib:g}: shorten duration_days, raise output_step_h, regimen.interval_h or engine.dt_h, lower "
+            "engine.replicates or engine.segments, or raise memory_limit_gib"
+        )
+
+
+def check_run(model: Any, engine: Any, duration_days: float, output_times: float, limit_gib: float) -> None:
+    """Everything a run checks before it allocates anything (see the module docstring)."""
+    validate_stages(model)
+    check = getattr(engine, "__post_init__", None)
+    if check is not None:
+        check()
+    check_size(model, engine, duration_days, output_times, limit_gib)
+    check_dosing_window(model.regimen, duration_days, model.species.body_weight_kg)
+
+
+__all__ = ["check_dosing_window", "check_run", "check_size", "estimate_bytes", "validate_stages"]

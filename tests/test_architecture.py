@@ -134,8 +134,8 @@ def test_cycle_finder_finds_a_cycle():
     assert ["a", "b", "c"] in components and ["d"] in components and ["e"] in components
 
 
-def test_contracts_place_the_coming_library_and_presets_modules(tmp_path):
-    """sim.library (stage level) and sim.presets (run level) are optional layers: allowed imports pass, upward fail."""
+def test_contracts_keep_library_below_the_model_and_presets_at_run_level(tmp_path):
+    """sim.library (below the model) and sim.presets (run level): allowed imports pass, an upward one fails."""
     shutil.copytree(ROOT / "sim", tmp_path / "sim", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "sim" / "presets.py").write_text(
         '"""Stub."""\nimport sim.library\nimport sim.run\nfrom sim.model import PruningModel  # noqa\n'

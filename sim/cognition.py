@@ -56,14 +56,14 @@ class BehaviouralReadout:
     )
     alternation_baseline_percent: float = param(
         70.0,
-        units="percent",
+        units="%",
         long_name="spontaneous alternation of vehicle mice",
         source="assumption: typical Y-maze value",
         symbol="SA_0",
     )
     alternation_chance_percent: float = param(
         50.0,
-        units="percent",
+        units="%",
         long_name="spontaneous alternation at chance",
         source="assumption: conventional chance level",
         symbol="SA_chance",
@@ -77,7 +77,7 @@ class BehaviouralReadout:
     )
     alternation_between_animal_sd: float = param(
         8.0,
-        units="percent",
+        units="%",
         long_name="between-animal SD of spontaneous alternation",
         source="assumption: typical of Y-maze studies",
         symbol="sigma_SA",

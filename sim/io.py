@@ -11,6 +11,7 @@ from pathlib import Path
 import xarray as xr
 
 from sim.core.params import ConfigError
+from sim.core.results import netcdf_encoding
 
 ENGINE = "h5netcdf"
 
@@ -37,7 +38,7 @@ def save_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     # A unique name rather than tempfile.mkstemp, which would create the file 0600 and hide results from the group.
     tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part"
     try:
-        ds.to_netcdf(tmp, engine=ENGINE)
+        ds.to_netcdf(tmp, engine=ENGINE, encoding=netcdf_encoding(ds))  # CF: sim.core.results.netcdf_encoding
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -54,4 +55,9 @@ def open_result(path: str | os.PathLike) -> xr.Dataset:
 def combine_results(paths: Iterable[str | os.PathLike]) -> xr.Dataset:
     """Combine multirun results (each with length-1 ``dose`` and ``withdrawal_time`` dims) into one grid."""
     datasets = [open_result(p) for p in paths]
-    return xr.combine_by_coords(datasets, combine_attrs="drop_conflicts")
+    grid = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts")
+    # CF 2.6.2: a grid keeps a history, one line per distinct run history, when the runs' histories differ
+    histories = dict.fromkeys(str(ds.attrs["history"]) for ds in datasets if ds.attrs.get("history"))
+    if histories:
+        grid.attrs.setdefault("history", "\n".join(histories))
+    return grid

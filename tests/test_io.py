@@ -77,7 +77,7 @@ def test_provenance_attributes(result):
     assert attrs["seed"] == 0 and attrs["git_dirty"] in (0, 1)
     assert len(attrs["git_commit"]) == 40 or attrs["git_commit"] == "unknown"
     assert "shi2022_high_dose" in attrs["config"] and "duration_days: 10" in attrs["config"]
-    assert "Conventions" not in attrs  # not until a CF checker passes (B5)
+    assert attrs["Conventions"] == "CF-1.11"  # tests/test_cf.py runs the checker
 
 
 def assert_netcdf_attribute(name: str, value) -> None:
@@ -101,12 +101,13 @@ def test_combine_multirun_results(tmp_path, result):
     paths = []
     for i, dose in enumerate([1.0, 5.0]):
         ds = result.assign_coords(dose=("dose", [dose], result.dose.attrs))
-        ds.attrs["history"] = f"job {i}"  # conflicting attributes are dropped
+        ds.attrs["history"] = f"job {i}"  # conflicting attributes are dropped, history is joined
         paths.append(save_dataset(ds, tmp_path / str(i) / "result.nc"))
     grid = combine_results(paths)
     assert grid.sizes["dose"] == 2
     np.testing.assert_array_equal(grid.dose, [1.0, 5.0])
-    assert "history" not in grid.attrs and grid.attrs["sim_version"] == sim.__version__
+    assert grid.attrs["history"] == "job 0\njob 1"  # CF: the runs' histories, one line each
+    assert grid.attrs["sim_version"] == sim.__version__
     assert grid.dose.attrs["units"] == "mg/kg"
     xr.testing.assert_identical(grid.spine_density.sel(dose=5.0), result.spine_density.isel(dose=0))
 

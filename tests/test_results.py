@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.core.results import CANONICAL_ORDER, COORD_ATTRS, OUTPUTS, provenance, to_dataset
+from sim.core.results import CANONICAL_ORDER, CONVENTIONS, COORD_ATTRS, OUTPUTS, netcdf_encoding, provenance, to_dataset
 
 
 def test_to_dataset_attaches_metadata_and_orders_dimensions():
@@ -48,3 +48,25 @@ def test_provenance_types():
     assert attrs["git_dirty"] in (0, 1) and not isinstance(attrs["git_dirty"], bool)
     assert all(isinstance(v, (str, int, float)) for v in attrs.values())
     assert "engine=ode" in attrs["source"]
+    assert attrs["Conventions"] == CONVENTIONS == "CF-1.11"
+
+
+def test_netcdf_encoding_drops_fill_values_of_coordinates_and_writes_labels_as_characters():
+    ds = to_dataset(
+        np.array([0.0, 1.0]),
+        {"plasma_concentration": np.array([[0.0, np.nan]]), "spine_density": np.ones(2)},
+        coords={"compound": ["diazepam"]},
+    ).expand_dims(dose=[5.0], withdrawal_time=[np.inf])
+    assert netcdf_encoding(ds) == {
+        "time": {"_FillValue": None},
+        "dose": {"_FillValue": None},
+        "withdrawal_time": {"_FillValue": None},
+        "compound": {"_FillValue": None, "dtype": "S1"},
+    }  # data variables keep the default NaN fill: NaN marks missing values there
+
+
+def test_output_units_are_cf_units_not_their_aliases():
+    # UDUNITS (CF) has no molar and spells the output units so; tests/test_cf.py parses them with UDUNITS
+    units = {units for _dims, units, _name in OUTPUTS.values()}
+    assert {"umol/L", "%", "1/d"} <= units
+    assert not units & {"uM", "nM", "percent", "per day"}

@@ -85,7 +85,7 @@ def test_grid_and_attributes(demo):
     np.testing.assert_allclose(ds.time.values, np.union1d(regular, after_doses) / 24.0)
     assert demo.times_h(1.0, [23.0]).tolist() == [3.0 * i for i in range(8)] + [23.25, 23.5, 24.0]
     assert ds.attrs["dosing_stop_day"] == 7.0 and ds.attrs["teaching_follow_up_days"] == 21.0
-    assert ds.spine_density_relative.attrs["units"] == "percent"
+    assert ds.spine_density_relative.attrs["units"] == "%"
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,11 @@ import xarray as xr
 
 from sim.core import __version__
 
+#: The metadata convention every result follows (global ``Conventions`` attribute, set by :func:`provenance`).
+#: Compliant with CF 1.11 except the relative time axis: ``time`` is in days since the first dose (``units="d"``)
+#: rather than ``days since <date>``, which xarray would decode to dates (README, "Use it").
+CONVENTIONS = "CF-1.11"
+
 CANONICAL_ORDER = ("dose", "withdrawal_time", "replicate", "compound", "cell", "spine", "time")
 
 COORD_ATTRS: dict[str, dict[str, str]] = {
@@ -34,9 +39,9 @@ COORD_ATTRS: dict[str, dict[str, str]] = {
 
 # name: (dims, units, long_name)
 OUTPUTS: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "plasma_concentration": (("compound", "time"), "uM", "total plasma concentration"),
-    "brain_concentration": (("compound", "time"), "uM", "total brain tissue concentration"),
-    "brain_free_concentration": (("compound", "time"), "uM", "unbound brain concentration"),
+    "plasma_concentration": (("compound", "time"), "umol/L", "total plasma concentration"),
+    "brain_concentration": (("compound", "time"), "umol/L", "total brain tissue concentration"),
+    "brain_free_concentration": (("compound", "time"), "umol/L", "unbound brain concentration"),
     "cumulative_dose": (("time",), "mg/kg", "cumulative administered dose"),
     "tspo_occupancy": (("time",), "1", "fraction of TSPO sites occupied by drug"),
     "gabaa_occupancy": (("time",), "1", "fraction of GABA-A benzodiazepine sites occupied by drug"),
@@ -52,12 +57,12 @@ OUTPUTS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "microglia_density": (("time",), "1", "microglia density relative to intact brain"),
     "spine_density": (("time",), "1/um", "dendritic spine density"),
     "tagged_spine_density": (("time",), "1/um", "density of C1q-tagged spines"),
-    "spine_density_relative": (("time",), "percent", "spine density relative to the drug-free baseline"),
+    "spine_density_relative": (("time",), "%", "spine density relative to the drug-free baseline"),
     "spine_formation_rate": (("time",), "1/d", "spine formation per day as a fraction of current density"),
     "spine_elimination_rate": (("time",), "1/d", "spine elimination per day as a fraction of current density"),
     "sedation": (("time",), "1", "acute fractional performance loss from GABA-A agonism"),
     "nor_discrimination_index": (("time",), "1", "novel-object-recognition discrimination index"),
-    "spontaneous_alternation": (("time",), "percent", "spontaneous alternation"),
+    "spontaneous_alternation": (("time",), "%", "spontaneous alternation"),
     # agent engine only
     "birth_time": (("replicate", "spine"), "d", "time a spine appeared (NaN: present at start or never born)"),
     "loss_time": (("replicate", "spine"), "d", "time a spine was eliminated (NaN: not eliminated)"),
@@ -143,6 +148,7 @@ def provenance(config_yaml: str, seed: int, engine: str) -> dict[str, Any]:
     commit, dirty = git_state()
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
+        "Conventions": CONVENTIONS,
         "title": "synaprune simulation: benzodiazepine -> TSPO -> microglia -> dendritic spines",
         "source": f"synaprune {__version__}, engine={engine}",
         "history": f"{now} {' '.join(sys.argv)}",
@@ -153,6 +159,26 @@ def provenance(config_yaml: str, seed: int, engine: str) -> dict[str, Any]:
         "config": config_yaml,
         "seed": int(seed),
     }
+
+
+def netcdf_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """The NetCDF encoding that keeps a result CF-compliant (passed to ``to_netcdf`` by :func:`sim.io.save_dataset`).
+
+    * Coordinate variables get no ``_FillValue`` (CF 2.5.1: coordinates have no missing values; ``inf`` in
+      ``withdrawal_time`` is a value, not a fill).
+    * Text variables (the ``compound`` labels) are written as character arrays (``NC_CHAR`` with a
+      ``string<n>`` dimension, UTF-8), the CF 1.11 form for labels (section 6.1); xarray reads them back as strings.
+    """
+    encoding: dict[str, dict[str, Any]] = {}
+    for name, variable in ds.variables.items():
+        entry: dict[str, Any] = {}
+        if name in ds.dims:
+            entry["_FillValue"] = None
+        if variable.dtype.kind in "OUS":
+            entry["dtype"] = "S1"
+        if entry:
+            encoding[str(name)] = entry
+    return encoding
 
 
 def finalize(

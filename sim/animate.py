@@ -42,6 +42,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from PIL import Image
 
+from sim.core.files import atomic_path
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.model import PruningModel
@@ -315,9 +316,13 @@ def save_dendrite_gif(
     path = Path(path)
     if snapshot is not None:
         when = last if snapshot_day is None and math.isfinite(last) else (snapshot_day or days[-1] / 2)
-        render(int(np.argmin(np.abs(days - when)))).save(snapshot)
+        with atomic_path(snapshot) as tmp:
+            render(int(np.argmin(np.abs(days - when)))).save(tmp, format="PNG")
     images = [render(i).quantize(colors=64, method=Image.Quantize.FASTOCTREE) for i in range(days.size)]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0, disposal=1)
+    with atomic_path(path) as tmp:  # never a truncated GIF under the final name
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0, disposal=1
+        )
     return path
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from sim.analysis import dose_events, interval_turnover
+from sim.core.files import atomic_path
 from sim.core.results import replicate_mean as _mean
 
 
@@ -75,11 +76,14 @@ def plot_timecourse(ds: xr.Dataset, axes=None, label: str | None = None):
 
 
 def save_timecourse(ds: xr.Dataset, path) -> None:
-    """Write the standard four-panel figure to ``path``."""
+    """Write the standard four-panel figure to ``path`` (PNG, written atomically: :func:`sim.core.files.atomic_path`)."""
     axes = plot_timecourse(ds)
     fig = axes[0].figure
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
+    finally:
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------------- study figures

@@ -20,7 +20,8 @@ contacts from the same contact process (rate ``contact_rate_per_h`` x microglia 
 Usage::
 
     python -m sim.animate experiment=shi2022_high_dose --out dendrite.gif     # any Hydra overrides
-    synaprune experiment=shi2022_high_dose +animate=true                      # writes dendrite.gif in the run dir
+    synaprune experiment=shi2022_high_dose animate=true                       # writes dendrite.gif in the run dir
+    synaprune experiment=shi2022_high_dose animate=true animation_fps=8 animation_frames=60
 
 or from Python: ``save_dendrite_gif(sim.load_config([...]).model(), "dendrite.gif")``.
 """
@@ -339,9 +340,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. experiment=shi2022_high_dose")
     parser.add_argument("--out", type=Path, default=Path("dendrite.gif"), help="GIF to write (default: dendrite.gif)")
     args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
-    run = _experiment(args.overrides)
+    run = _experiment(["animate=true", *args.overrides])  # so animation_fps=... and animation_frames=... apply
     engine = run.engine if isinstance(run.engine, AgentEngine) else None
-    path = save_dendrite_gif(run.model(), args.out, seed=run.seed, duration_days=run.duration_days, engine=engine)
+    path = save_dendrite_gif(
+        run.model(),
+        args.out,
+        seed=run.seed,
+        duration_days=run.duration_days,
+        frames=run.animation_frames,
+        fps=run.animation_fps,
+        engine=engine,
+    )
     print(f"animation: {path.resolve()}")
     return 0
 

@@ -6,6 +6,7 @@ import dataclasses
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from sim.animate import save_dendrite_gif
@@ -31,13 +32,49 @@ def test_cli_writes_the_animation_into_the_run_directory(tmp_path):
         "sim",
         "experiment=shi2022_high_dose",
         "debug=smoke",
-        "+animate=true",
+        "animate=true",
+        "animation_frames=4",
+        "animation_fps=5",
         f"hydra.run.dir={run_dir}",
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (run_dir / "dendrite.gif").is_file()
+    with Image.open(run_dir / "dendrite.gif") as movie:
+        assert movie.n_frames == 4 and movie.info["duration"] == 200  # ms per frame at 5 frames/s
     assert f"animation: {(run_dir / 'dendrite.gif').resolve()}" in done.stdout
+    assert not list(run_dir.glob(".*.part"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        (["+animate=true"], ["+animate=true is not allowed", "write animate=true (no '+')"]),
+        (["animation_fps=8"], ["animation_fps is set but animate = false", "animate=true"]),
+        (["animate=true", "animation_fps=0"], ["animation_fps = 0", ">= 1"]),
+    ],
+)
+def test_old_and_inconsistent_animation_spellings_are_refused(tmp_path, overrides, fragments):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "sim", "debug=smoke", *overrides, f"hydra.run.dir={run_dir}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    message = done.stderr.strip()
+    assert message.startswith("synaprune: error: ") and "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert not run_dir.exists()
+
+
+def test_failed_gif_write_leaves_no_file(model, tmp_path, monkeypatch):
+    def broken(self, fp, *args, **kwargs):
+        with open(fp, "wb") as handle:
+            handle.write(b"GIF89a")  # a truncated GIF, then the failure
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_dendrite_gif(model, tmp_path / "dendrite.gif", duration_days=2.0, frames=2, segments=1)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_gif_with_heterogeneous_cells_after_depletion(model, tmp_path):

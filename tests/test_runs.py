@@ -64,6 +64,7 @@ REFUSED = {
     "typo_key": ["regimen.dose_mg_per_kgg=1"],
     "added_typo_key": ["+regimen.dose_mg_per_kgg=1"],
     "added_key": ["+new_key=1"],
+    "old_animate_spelling": ["+animate=true"],
     "unknown_drug": ["drug=valium"],
     "zero_duration": ["duration_days=0"],
 }

@@ -20,7 +20,8 @@ contacts from the same contact process (rate ``contact_rate_per_h`` x microglia 
 Usage::
 
     python -m sim.animate experiment=shi2022_high_dose --out dendrite.gif     # any Hydra overrides
-    synaprune experiment=shi2022_high_dose +animate=true                      # writes dendrite.gif in the run dir
+    synaprune experiment=shi2022_high_dose animate=true                       # writes dendrite.gif in the run dir
+    synaprune experiment=shi2022_high_dose animate=true animation_fps=8 animation_frames=60
 
 or from Python: ``save_dendrite_gif(sim.load_config([...]).model(), "dendrite.gif")``.
 """
@@ -42,6 +43,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from PIL import Image
 
+from sim.core.files import atomic_path
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.model import PruningModel
@@ -315,9 +317,13 @@ def save_dendrite_gif(
     path = Path(path)
     if snapshot is not None:
         when = last if snapshot_day is None and math.isfinite(last) else (snapshot_day or days[-1] / 2)
-        render(int(np.argmin(np.abs(days - when)))).save(snapshot)
+        with atomic_path(snapshot) as tmp:
+            render(int(np.argmin(np.abs(days - when)))).save(tmp, format="PNG")
     images = [render(i).quantize(colors=64, method=Image.Quantize.FASTOCTREE) for i in range(days.size)]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0, disposal=1)
+    with atomic_path(path) as tmp:  # never a truncated GIF under the final name
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0, disposal=1
+        )
     return path
 
 
@@ -334,9 +340,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. experiment=shi2022_high_dose")
     parser.add_argument("--out", type=Path, default=Path("dendrite.gif"), help="GIF to write (default: dendrite.gif)")
     args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
-    run = _experiment(args.overrides)
+    run = _experiment(["animate=true", *args.overrides])  # so animation_fps=... and animation_frames=... apply
     engine = run.engine if isinstance(run.engine, AgentEngine) else None
-    path = save_dendrite_gif(run.model(), args.out, seed=run.seed, duration_days=run.duration_days, engine=engine)
+    path = save_dendrite_gif(
+        run.model(),
+        args.out,
+        seed=run.seed,
+        duration_days=run.duration_days,
+        frames=run.animation_frames,
+        fps=run.animation_fps,
+        engine=engine,
+    )
     print(f"animation: {path.resolve()}")
     return 0
 

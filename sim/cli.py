@@ -2,26 +2,41 @@
 
 Usage: ``synaprune experiment=shi2022_high_dose drug=xbd173 genotype=tspo_ko regimen.dose_mg_per_kg=2.5``
 (also ``python -m sim ...``). Every Hydra override and ``-m`` multirun works. Bad input exits with status 2 and a
-message naming the key, the value and what is allowed, before any output is written.
-``+animate=true`` also writes ``dendrite.gif`` (:mod:`sim.animate`); ``engine=agents`` runs the stochastic engine.
+message naming the key, the value and what is allowed, before any output is written; a run folder that Hydra
+created for the refused invocation is removed again (:class:`RunDirectoryGuard`). A key that no schema declares is
+refused with or without ``+``. ``animate=true`` also writes ``dendrite.gif`` (:mod:`sim.animate`; ``animation_fps``,
+``animation_frames``); ``engine=agents`` runs the stochastic engine.
+
+Each invocation writes into its own folder, ``outputs/<name>/<date>_<time>.<microseconds>_<6 random hex>``
+(``multirun/...`` with ``-m``), unless ``hydra.run.dir`` / ``hydra.sweep.dir`` names one.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import logging
 import os
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
-import yaml
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from sim.config import calibration_file_overrides, config_dir, register_configs, to_run_config, user_keys
+from sim.config import (
+    _omegaconf_message,
+    calibration_file_overrides,
+    config_dir,
+    new_run_id,
+    register_configs,
+    to_run_config,
+    user_error,
+    user_keys,
+)
 from sim.core.params import ConfigError
 from sim.io import check_writable, save_dataset
 from sim.run import simulate
@@ -29,57 +44,93 @@ from sim.run import simulate
 register_configs()
 
 
+@dataclass
+class _Folder:
+    """A run or sweep folder of this invocation and the folders its creation adds (none if it existed)."""
+
+    path: Path  # absolute
+    created: list[Path]  # the folder and its missing ancestors, innermost first; empty if the folder existed
+    children: frozenset[str]  # names inside the folder before the run (a sweep folder that existed)
+    sweep: bool
+
+
+_FOLDERS: list[_Folder] = []
+
+
+def _record(directory: str, sweep: bool) -> None:
+    path = Path(os.path.abspath(directory))
+    created, p = [], path
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    children = frozenset(c.name for c in path.iterdir()) if path.is_dir() else frozenset()
+    _FOLDERS.append(_Folder(path, created, children, sweep))
+
+
+class RunDirectoryGuard(Callback):
+    """Hydra callback (``hydra.callbacks.run_directory`` in ``config.yaml``): note whether the run folder exists.
+
+    Called before Hydra creates the run (or sweep) folder, so a refusal can remove exactly what this invocation
+    created and never a folder the user had before.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:  # noqa: D102
+        _record(str(OmegaConf.select(config, "hydra.run.dir")), sweep=False)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:  # noqa: D102
+        _record(str(OmegaConf.select(config, "hydra.sweep.dir")), sweep=True)
+
+
+def _close_logs_in(directory: Path) -> None:
+    """Close the log files Hydra opened inside ``directory`` (``cli.log``) so the folder can go."""
+    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger))]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            name = getattr(handler, "baseFilename", None)
+            if name and Path(name).is_relative_to(directory):
+                handler.close()
+                logger.removeHandler(handler)
+
+
+def _job_dir() -> Path | None:
+    if not HydraConfig.initialized():
+        return None
+    output = OmegaConf.select(HydraConfig.get(), "runtime.output_dir")
+    return Path(output) if output else None
+
+
+def _discard_folders() -> None:
+    """Remove what Hydra created for this refused invocation: its run folder (or this job's folder of a sweep).
+
+    Only folders that did not exist when the invocation started are removed (a sweep folder only if nothing but
+    Hydra's ``multirun.yaml`` is left in it); empty parent folders the invocation created go too.
+    """
+    while _FOLDERS:
+        folder = _FOLDERS.pop()
+        _close_logs_in(folder.path)
+        if folder.sweep:
+            job = _job_dir()
+            if job is not None and job.parent == folder.path and job.name not in folder.children:
+                shutil.rmtree(job, ignore_errors=True)
+            if not folder.created or not folder.path.is_dir():
+                continue
+            if {c.name for c in folder.path.iterdir()} - {"multirun.yaml"}:
+                continue  # other jobs' results
+        if not folder.created:
+            continue
+        shutil.rmtree(folder.path, ignore_errors=True)
+        for parent in folder.created[1:]:
+            try:
+                parent.rmdir()  # only if empty: a concurrent run's folder keeps it
+            except OSError:
+                break
+
+
 def _fail(message: str) -> None:
     message = user_keys(message)
     print(f"synaprune: error: {' '.join(message.split())}", file=sys.stderr)
+    _discard_folders()
     sys.exit(2)
-
-
-def _options(options) -> str:
-    return ", ".join(o for o in options or () if not o.startswith("base_"))
-
-
-def _omegaconf_message(error: OmegaConfBaseException) -> str:
-    key = getattr(error, "full_key", None) or "?"
-    detail = str(error).splitlines()[0]
-    object_type = getattr(error, "object_type", None)
-    if isinstance(error, (ConfigKeyError, ConfigAttributeError)) and dataclasses.is_dataclass(object_type):
-        fields = ", ".join(f.name for f in dataclasses.fields(object_type))
-        name = "the root config" if object_type.__name__ == "RunSchema" else object_type.__name__
-        return f"{key} is not allowed: {name} has no field {key.rsplit('.', 1)[-1]!r}; fields: {fields}"
-    return f"{key}: {detail}"
-
-
-def _message(error: BaseException) -> str | None:
-    """One-line description of a user error raised while composing or running, or None for a bug."""
-    cause = error.__cause__ or error.__context__
-    if isinstance(error, ConfigError):
-        return str(error)
-    if isinstance(error, MissingConfigException):
-        group, _, option = (error.missing_cfg_file or "").rpartition("/")
-        if not group:
-            return str(error).splitlines()[0]
-        hint = " (pk is <drug>_<species>: no kinetics for this drug in this species)" if group == "pk" else ""
-        return f"{group} = {option!r} is not allowed: choose one of {_options(error.options)}{hint}"
-    if isinstance(error, OverrideParseException):
-        return f"cannot parse the override {error.override!r}: {error.message}"
-    if isinstance(error, yaml.YAMLError) or isinstance(cause, yaml.YAMLError):
-        error = error if isinstance(error, yaml.YAMLError) else cause
-        mark = getattr(error, "problem_mark", None)
-        where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
-        return f"malformed YAML in {where}: {getattr(error, 'problem', None) or error}"
-    if isinstance(error, OmegaConfBaseException):
-        return _omegaconf_message(error)
-    if isinstance(error, ConfigCompositionException):
-        if isinstance(cause, OmegaConfBaseException):
-            return _omegaconf_message(cause)
-        return str(error)
-    if isinstance(error, OSError) and error.filename is not None:
-        return (
-            f"cannot create or write {str(error.filename)!r}: {error.strerror or error} "
-            "(set hydra.run.dir, or hydra.sweep.dir with -m, to a writable directory)"
-        )
-    return None
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
@@ -108,7 +159,7 @@ def _main(cfg: DictConfig) -> None:
         figure = Path(out_dir) / "timecourse.png"
         save_timecourse(ds.squeeze(("dose", "withdrawal_time")), figure)
         print(f"figure: {figure.resolve()}")
-    if cfg.get("animate"):  # `+animate=true`: teaching GIF of single spines (sim.animate), whatever the engine
+    if run.animate:  # `animate=true`: teaching GIF of single spines (sim.animate), whatever the engine
         from sim.animate import save_dendrite_gif
         from sim.engines.agents import AgentEngine
 
@@ -117,6 +168,8 @@ def _main(cfg: DictConfig) -> None:
             Path(out_dir) / "dendrite.gif",
             seed=run.seed,
             duration_days=run.duration_days,
+            frames=run.animation_frames,
+            fps=run.animation_fps,
             engine=run.engine if isinstance(run.engine, AgentEngine) else None,  # its microglia settings
         )
         print(f"animation: {movie.resolve()}")
@@ -130,6 +183,8 @@ def main() -> None:
     Anything else is a bug and keeps its traceback.
     """
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    new_run_id()  # this invocation's folder name (sim.config: ${synaprune_run_id:})
+    _FOLDERS.clear()
     try:  # calibration=PATH: the file becomes a calibration option in Hydra's ConfigStore (sim.config)
         sys.argv[1:] = calibration_file_overrides(sys.argv[1:])
     except ConfigError as error:
@@ -137,7 +192,7 @@ def main() -> None:
     try:
         _main()
     except Exception as error:
-        message = _message(error)
+        message = user_error(error)
         if message is None:
             raise
         _fail(message)

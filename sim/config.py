@@ -3,19 +3,30 @@
 Only this module and :mod:`sim.cli` import Hydra. Each option YAML in ``sim/configs/<group>/`` extends the schema of
 its stage class, so ``OmegaConf.to_object`` returns real stage objects: a typo (``microglia.c1q_gian=3``) or a
 wrong type (``regimen.interval_h=abc``) fails when the config is composed, and ``__post_init__`` validation
-(negative doses, stop before start, ...) runs during the conversion.
+(negative doses, stop before start, ...) runs during the conversion. A key added with ``+`` or ``++`` that no schema
+declares (``+regimen.dose_mg_per_kgg=1``) is refused by :func:`to_run_config` with the same message as a typo.
+
+The default run directories (``sim/configs/config.yaml``) end in ``${synaprune_run_id:}``: the time to the
+microsecond plus six random hex digits, drawn once per invocation (:func:`new_run_id`), so two runs started in the
+same second never share a folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
+import re
+import secrets
 from typing import Any
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from sim.core.params import ConfigError
 from sim.core.stage import GROUPS, stage_classes
@@ -60,8 +71,33 @@ def _run_schema() -> type:
 RunSchema = _run_schema()
 
 
+_RUN_ID: list[str] = []
+
+
+def new_run_id() -> str:
+    """Draw this invocation's run id: ``YYYY-mm-dd_HH-MM-SS.ffffff_<6 random hex digits>`` (local time).
+
+    :func:`sim.cli.main` draws one per command; ``${synaprune_run_id:}`` in ``config.yaml`` returns it.
+    """
+    now = datetime.datetime.now()
+    _RUN_ID[:] = [f"{now:%Y-%m-%d_%H-%M-%S}.{now:%f}_{secrets.token_hex(3)}"]
+    return _RUN_ID[0]
+
+
+def run_id() -> str:
+    """The current invocation's run id (drawn on first use)."""
+    return _RUN_ID[0] if _RUN_ID else new_run_id()
+
+
+def register_resolvers() -> None:
+    """Register ``${synaprune_run_id:}`` (cached per config, so every job of a sweep sees the same value)."""
+    if not OmegaConf.has_resolver("synaprune_run_id"):
+        OmegaConf.register_new_resolver("synaprune_run_id", run_id, use_cache=True)
+
+
 def register_configs() -> None:
     """Store the root schema as ``base_run`` and each stage schema as ``<group>/base_<ClassName>``."""
+    register_resolvers()
     store = ConfigStore.instance()
     store.store(name="base_run", node=RunSchema)
     for group, classes in schemas().items():
@@ -104,11 +140,37 @@ def user_keys(message: str) -> str:
     return message
 
 
+def unknown_key_message(key: str, cls: type) -> str:
+    """The one-line refusal of ``key`` (dotted, as typed), a field that the dataclass ``cls`` does not have."""
+    fields = ", ".join(f.name for f in dataclasses.fields(cls))
+    owner = "the root config" if "." not in key else cls.__name__
+    return f"{key} is not allowed: {owner} has no field {key.rsplit('.', 1)[-1]!r}; fields: {fields}"
+
+
+def check_known_keys(cfg: DictConfig, where: str = "") -> None:
+    """Raise :class:`ConfigError` for a key that the schema of its node does not declare.
+
+    Struct mode already refuses ``regimen.foo=1``; ``+regimen.foo=1`` and ``++regimen.foo=1`` bypass it (Hydra adds
+    the key with struct mode off) and ``OmegaConf.to_object`` would then drop the key silently.
+    """
+    cls = OmegaConf.get_type(cfg)
+    names = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
+    for key in cfg.keys():
+        full = f"{where}.{key}" if where else str(key)
+        if names is not None and key not in names:
+            raise ConfigError(unknown_key_message(full, cls))
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_none() and not node._is_missing():
+            check_known_keys(node, full)
+
+
 def to_run_config(cfg: DictConfig) -> RunConfig:
     """Convert a composed config into a validated :class:`RunConfig` of real stage objects.
 
-    Raises :class:`~sim.core.params.ConfigError` naming the key as typed in an override.
+    Raises :class:`~sim.core.params.ConfigError` naming the key as typed in an override, also for a key that no
+    schema declares (added with ``+``).
     """
+    check_known_keys(cfg)
     try:
         obj = OmegaConf.to_object(cfg)
         values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(RunConfig)}
@@ -149,5 +211,75 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
 
 
 def load_config(overrides: list[str] | None = None) -> RunConfig:
-    """Compose with ``overrides`` and convert: ``sim.load_config(["drug=xbd173", "genotype=tspo_ko"])``."""
-    return to_run_config(compose_config(overrides))
+    """Compose with ``overrides`` and convert: ``sim.load_config(["drug=xbd173", "genotype=tspo_ko"])``.
+
+    Raises
+    ------
+    ConfigError
+        For any input error (unknown option or key, with or without ``+``; wrong type; bad value; malformed YAML),
+        with the one-line message the ``synaprune`` command prints.
+    """
+    try:
+        return to_run_config(compose_config(overrides))
+    except ConfigError as error:
+        raise ConfigError(user_keys(str(error))) from None
+    except Exception as error:
+        message = user_error(error)
+        if message is None:
+            raise
+        raise ConfigError(" ".join(user_keys(message).split())) from None
+
+
+# ------------------------------------------------------------------------------------------ one-line messages
+def _options(options) -> str:
+    return ", ".join(o for o in options or () if not o.startswith("base_"))
+
+
+def _omegaconf_message(error: OmegaConfBaseException) -> str:
+    key = getattr(error, "full_key", None) or "?"
+    detail = str(error).splitlines()[0]
+    object_type = getattr(error, "object_type", None)
+    if isinstance(error, (ConfigKeyError, ConfigAttributeError)) and dataclasses.is_dataclass(object_type):
+        return unknown_key_message(key, object_type)
+    return f"{key}: {detail}"
+
+
+_APPEND = re.compile(r"Could not append to config\. An item is already at '(?P<key>[^']*)'")
+_REMOVE_PLUS = re.compile(r"remove \+ prefix: '(?P<fixed>[^']*)'")
+
+
+def user_error(error: BaseException) -> str | None:
+    """One-line description of a user error raised while composing or running, or None for a bug."""
+    cause = error.__cause__ or error.__context__
+    if isinstance(error, ConfigError):
+        return str(error)
+    if isinstance(error, MissingConfigException):
+        group, _, option = (error.missing_cfg_file or "").rpartition("/")
+        if not group:
+            return str(error).splitlines()[0]
+        hint = " (pk is <drug>_<species>: no kinetics for this drug in this species)" if group == "pk" else ""
+        return f"{group} = {option!r} is not allowed: choose one of {_options(error.options)}{hint}"
+    if isinstance(error, OverrideParseException):
+        return f"cannot parse the override {error.override!r}: {error.message}"
+    if isinstance(error, yaml.YAMLError) or isinstance(cause, yaml.YAMLError):
+        error = error if isinstance(error, yaml.YAMLError) else cause
+        mark = getattr(error, "problem_mark", None)
+        where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
+        return f"malformed YAML in {where}: {getattr(error, 'problem', None) or error}"
+    if isinstance(error, OmegaConfBaseException):
+        return _omegaconf_message(error)
+    if isinstance(error, ConfigCompositionException):
+        if isinstance(cause, OmegaConfBaseException):
+            return _omegaconf_message(cause)
+        append = _APPEND.search(str(error))
+        if append:  # `+key=value` for a key the schema has: Hydra would suggest `++`; the spelling is `key=value`
+            fixed = _REMOVE_PLUS.search(str(error))
+            spelling = fixed["fixed"] if fixed else f"{append['key']}=..."
+            return f"+{spelling} is not allowed: {append['key']} is already a config key; write {spelling} (no '+')"
+        return str(error)
+    if isinstance(error, OSError) and error.filename is not None:
+        return (
+            f"cannot create or write {str(error.filename)!r}: {error.strerror or error} "
+            "(set hydra.run.dir, or hydra.sweep.dir with -m, to a writable directory)"
+        )
+    return None

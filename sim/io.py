@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
 import xarray as xr
 
+from sim.core.files import atomic_path
 from sim.core.params import ConfigError
 from sim.core.results import netcdf_encoding
 
@@ -29,20 +29,14 @@ def check_writable(directory: str | os.PathLike) -> Path:
 
 
 def save_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to NetCDF atomically: a temporary file in the same directory, then :func:`os.replace`.
+    """Write ``ds`` to NetCDF atomically (:func:`sim.core.files.atomic_path`): a ``.part`` file, then a rename.
 
-    An interrupted run therefore never leaves a half-written result under the final name.
+    An interrupted run therefore never leaves a half-written result under the final name, and stale ``.part``
+    files of killed runs in the same directory are removed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name rather than tempfile.mkstemp, which would create the file 0600 and hide results from the group.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part"
-    try:
+    with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine=ENGINE, encoding=netcdf_encoding(ds))  # CF: sim.core.results.netcdf_encoding
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

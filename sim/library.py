@@ -298,6 +298,12 @@ def _parse_override(text: str, root: Path) -> _Override | None:
     """Split ``key=value``; None for ``hydra.*`` overrides (the hydra key is dropped anyway)."""
     key, equals, raw = text.partition("=")
     key = key.strip()
+    if equals and key[:1] == "+" and key.lstrip("+"):  # as in sim.config: no key beyond the schema may be added
+        bare = key.lstrip("+")
+        raise ConfigError(
+            f"the override {text!r} is not supported: {bare} cannot be added, only set; "
+            f"write {bare}={raw.strip()} (no '+') for a field of the config"
+        )
     if not equals or key[:1] in ("+", "~") or not key:
         raise ConfigError(
             f"the override {text!r} is not supported: use group=option or key.sub=value (no +, ++ or ~ prefixes)"

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from sim.analysis import dose_events, interval_turnover
+from sim.core.files import atomic_path
 from sim.core.results import replicate_mean as _mean
 
 #: How a unit string stored in a result (either spelling: the schema's ``uM``/``percent`` or the UDUNITS
@@ -253,11 +254,14 @@ def plot_timecourse(ds: xr.Dataset, axes=None, label: str | None = None):
 
 
 def save_timecourse(ds: xr.Dataset, path) -> None:
-    """Write the standard eight-panel figure (:func:`plot_timecourse`) to ``path``."""
+    """Write the standard eight-panel figure (:func:`plot_timecourse`) to ``path`` (PNG, written atomically)."""
     axes = plot_timecourse(ds)
     fig = axes[0].figure
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
+    finally:
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------------- study figures

@@ -67,11 +67,15 @@ class RunConfig:
         long_name="refuse a run whose arrays are estimated to need more memory than this (sim.checks)",
         source="convention: a quarter of a 16-GiB workstation",
     )
+    animate: bool = param(False, units="", long_name="write dendrite.gif next to the result (CLI; sim.animate)", source="")
+    animation_fps: int = param(12, units="1/s", long_name="frames per second of dendrite.gif (animate=true)", source="")
+    animation_frames: int = param(120, units="1", long_name="number of frames of dendrite.gif (animate=true)", source="")
     calibration: str = param("shi2022", units="", long_name="calibration option or file", source="")
 
     def __post_init__(self) -> None:
         check_run_settings(self.duration_days, self.output_step_h, self.seed)
         check_positive(self, "memory_limit_gib")
+        check_animation_settings(self.animate, self.animation_fps, self.animation_frames)
 
     def model(self) -> PruningModel:
         """The coupled model built from this configuration's stages."""
@@ -119,6 +123,20 @@ def check_run_settings(duration_days: float, output_step_h: float, seed: int) ->
         )
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed = {seed!r} is not allowed: it must be a non-negative integer")
+
+
+def check_animation_settings(animate: bool, fps: int, frames: int) -> None:
+    """Raise :class:`ConfigError` for bad GIF settings, or GIF settings given without ``animate=true``.
+
+    The frame rate [1/s] must be an integer >= 1 and the number of frames >= 2; changing either while ``animate``
+    is false would have no effect, so it is refused.
+    """
+    for key, value, low in (("animation_fps", fps, 1), ("animation_frames", frames, 2)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{key} = {value!r} is not allowed: it must be an integer >= {low}")
+    if not animate and (fps, frames) != (12, 120):
+        changed = "animation_fps" if fps != 12 else "animation_frames"
+        raise ConfigError(f"{changed} is set but animate = false: add animate=true to write dendrite.gif")
 
 
 def output_times_h(duration_days: float, output_step_h: float) -> np.ndarray:

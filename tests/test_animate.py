@@ -6,9 +6,12 @@ import dataclasses
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
+import sim
 from sim.animate import save_dendrite_gif
+from sim.core.params import ConfigError
 from sim.engines.agents import AgentEngine
 from sim.microglia import MicrogliaDepletion
 
@@ -31,13 +34,48 @@ def test_cli_writes_the_animation_into_the_run_directory(tmp_path):
         "sim",
         "experiment=shi2022_high_dose",
         "debug=smoke",
-        "+animate=true",
+        "animate=true",
+        "animation_frames=4",
+        "animation_fps=5",
         f"hydra.run.dir={run_dir}",
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (run_dir / "dendrite.gif").is_file()
+    with Image.open(run_dir / "dendrite.gif") as movie:
+        assert movie.n_frames == 4 and movie.info["duration"] == 200  # ms per frame at 5 frames/s
     assert f"animation: {(run_dir / 'dendrite.gif').resolve()}" in done.stdout
+    assert not list(run_dir.glob(".*.part"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        (["+animate=true"], ["+animate=true", "write animate=true (no '+')"]),
+        (["animation_fps=8"], ["animation_fps is set but animate = false", "animate=true"]),
+        (["animate=true", "animation_fps=0"], ["animation_fps = 0", ">= 1"]),
+    ],
+)
+def test_old_and_inconsistent_animation_spellings_are_refused(overrides, fragments):
+    """In-process on both composition paths (the CLI's refusal of ``+animate=true`` is in tests/test_runs.py)."""
+    for load in (sim.load_config, sim.presets.from_overrides):
+        with pytest.raises(ConfigError) as info:
+            load(["debug=smoke", *overrides])
+        message = str(info.value)
+        assert "\n" not in message
+        for fragment in fragments:
+            assert fragment in message, message
+
+
+def test_failed_gif_write_leaves_no_file(model, tmp_path, monkeypatch):
+    def broken(self, fp, *args, **kwargs):
+        with open(fp, "wb") as handle:
+            handle.write(b"GIF89a")  # a truncated GIF, then the failure
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_dendrite_gif(model, tmp_path / "dendrite.gif", duration_days=2.0, frames=2, segments=1)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_gif_with_heterogeneous_cells_after_depletion(model, tmp_path):

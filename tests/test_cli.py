@@ -105,3 +105,4 @@ def assert_clean_failure(proc: subprocess.CompletedProcess, fragments: list[str]
         assert fragment in message, f"{fragment!r} missing from: {message}"
     assert not list(tmp_path.rglob("result.nc"))
     assert not list(tmp_path.rglob("*.part"))
+    assert not (tmp_path / "run").exists()  # the run folder Hydra created for the refused input is gone

@@ -3,13 +3,18 @@
 The model is valid *as it is now*, the drug is given inside the simulated window, and the outputs fit in memory.
 Stage dataclasses validate themselves when built, but a model can be changed afterwards (``model.regimen.
 dose_mg_per_kg = -5``). :func:`check_run` therefore validates every stage again when a run starts, then the things
-that only the run knows: the simulated window and the size of the result.
+that only the run knows: the simulated window, the size of the result and whether the dose is plausible
+(:func:`check_plausible_dose`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from sim.core.params import ConfigError
 from sim.core.results import OUTPUTS
@@ -110,14 +115,102 @@ def check_size(model: Any, engine: Any, duration_days: float, output_times: floa
         )
 
 
-def check_run(model: Any, engine: Any, duration_days: float, output_times: float, limit_gib: float) -> None:
-    """Everything a run checks before it allocates anything (see the module docstring)."""
+def largest_daily_amount_mg_per_kg(regimen: Any, body_weight_kg: float, duration_days: float) -> float:
+    """Largest amount the regimen gives within one day of the run [mg/kg].
+
+    Boluses (tapers, missed doses and explicit ``dose_amounts_mg_per_kg`` applied) are summed over every 24-h window
+    that starts at an administration, so several doses a day add up; drinking water is integrated over each day of
+    the regimen (lights on to lights on), taper included. Only administrations before ``duration_days`` count.
+    """
+    times_h, amounts = regimen.bolus_events(body_weight_kg, duration_days)
+    largest = 0.0
+    if amounts.size:
+        order = np.argsort(times_h, kind="stable")
+        times_h, cumulative = times_h[order], np.concatenate([[0.0], np.cumsum(amounts[order])])
+        ends = np.searchsorted(times_h, times_h + 24.0 - 1e-6, side="left")
+        largest = float(np.max(cumulative[ends] - cumulative[np.arange(times_h.size)]))
+    per_day: dict[int, float] = {}
+    for t0, t1, rate in regimen.infusion_segments(body_weight_kg, duration_days):
+        day = math.floor(t0 / 24.0 + 1e-9)  # segments never straddle lights on (sim.dosing)
+        per_day[day] = per_day.get(day, 0.0) + rate * (t1 - t0)
+    return max(largest, *per_day.values()) if per_day else largest
+
+
+def _dose_key(regimen: Any) -> tuple[str, Any]:
+    if regimen.dose_days and regimen.dose_amounts_mg_per_kg:
+        return "regimen.dose_amounts_mg_per_kg", regimen.dose_amounts_mg_per_kg
+    if regimen.dose_mg is not None:
+        return "regimen.dose_mg", regimen.dose_mg
+    return "regimen.dose_mg_per_kg", regimen.dose_mg_per_kg
+
+
+def check_plausible_dose(model: Any, duration_days: float, limit: dict[str, Any] | None) -> str:
+    """Refuse a regimen above the plausible maximum daily dose of its drug in its species; ``""`` if plausible.
+
+    ``limit`` is the entry of :func:`sim.library.max_daily_dose` for ``model.drug.name`` and ``model.species.name``
+    (``sim/configs/limits/max_daily_dose.yaml``: ``value`` in mg/kg/day for rodents or mg/day for humans, converted
+    with ``species.body_weight_kg``), compared with :func:`largest_daily_amount_mg_per_kg`. A drug/species pair
+    without a limit (None) is allowed and says nothing. With
+    ``regimen.allow_implausible_dose = true`` the run goes ahead: a :class:`UserWarning` is emitted and the message is
+    returned, for the result's ``implausible_dose`` attribute.
+    """
+    drug, species = model.drug.name, model.species.name
+    if limit is None:
+        return ""
+    regimen, weight = model.regimen, model.species.body_weight_kg
+    daily = largest_daily_amount_mg_per_kg(regimen, weight, duration_days)
+    if limit["units"] == "mg/day":
+        daily *= weight
+    if daily <= limit["value"] * (1.0 + 1e-9):
+        return ""
+    key, value = _dose_key(regimen)
+    source = "; ".join(part for part in (limit["basis"], limit["source"], f"status {limit['status']}") if part)
+    detail = (
+        f"{daily:.4g} {limit['units']} of {drug} in {species}, above the plausible maximum of {limit['value']:g} "
+        f"{limit['units']} ({source})"
+    )
+    if not regimen.allow_implausible_dose:
+        raise ConfigError(
+            f"{key} = {value!r} is not allowed: it amounts to {detail}; "
+            "set regimen.allow_implausible_dose=true to run it anyway"
+        )
+    message = f"{key} = {value!r} amounts to {detail}; run anyway because regimen.allow_implausible_dose = true"
+    warnings.warn(message, UserWarning, stacklevel=4)
+    return message
+
+
+def check_run(
+    model: Any,
+    engine: Any,
+    duration_days: float,
+    output_times: float,
+    limit_gib: float,
+    *,
+    dose_limit: Callable[[str, str], dict[str, Any] | None],
+) -> dict[str, str]:
+    """Everything a run checks before it allocates anything (see the module docstring).
+
+    ``dose_limit(drug, species)`` gives the plausible maximum daily dose (:func:`sim.library.max_daily_dose`;
+    passed in because this module sits beside :mod:`sim.library`, not above it). Returns the attributes that checks
+    passed only by an override add to the result (``implausible_dose``).
+    """
     validate_stages(model)
     check = getattr(engine, "__post_init__", None)
     if check is not None:
         check()
     check_size(model, engine, duration_days, output_times, limit_gib)
     check_dosing_window(model.regimen, duration_days, model.species.body_weight_kg)
+    limit = dose_limit(model.drug.name, model.species.name)
+    implausible = check_plausible_dose(model, duration_days, limit)
+    return {"implausible_dose": implausible} if implausible else {}
 
 
-__all__ = ["check_dosing_window", "check_run", "check_size", "estimate_bytes", "validate_stages"]
+__all__ = [
+    "check_dosing_window",
+    "check_plausible_dose",
+    "check_run",
+    "check_size",
+    "estimate_bytes",
+    "largest_daily_amount_mg_per_kg",
+    "validate_stages",
+]

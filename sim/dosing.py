@@ -36,6 +36,10 @@ class DosingRegimen:
     administrations by their 0-based index. A taper lowers each administration from ``taper_start_day`` on:
     ``step`` by ``taper_step_mg_per_kg`` and ``percent`` by ``taper_percent`` % of the current dose, once every
     ``taper_every_days``.
+
+    A run refuses a regimen whose largest daily amount exceeds the plausible maximum daily dose of its drug in its
+    species (``sim/configs/limits/max_daily_dose.yaml``, checked by :func:`sim.checks.check_plausible_dose`) unless
+    ``allow_implausible_dose`` is true.
     """
 
     route: str = param(
@@ -108,6 +112,14 @@ class DosingRegimen:
         source="assumption: 12:12 light cycle with time zero at lights on",
     )
 
+    allow_implausible_dose: bool = param(
+        False,
+        units="",
+        long_name="run a regimen above the plausible maximum daily dose (sim/configs/limits/max_daily_dose.yaml) "
+        "with a warning instead of refusing it",
+        source="user input",
+    )
+
     def __post_init__(self) -> None:
         check_choice(self, "route", ROUTES)
         check_choice(self, "taper", TAPERS)
@@ -120,6 +132,10 @@ class DosingRegimen:
         check_positive(self, "taper_step_mg_per_kg", "taper_percent", allow_zero=True)
         check_positive(self, "taper_start_day", allow_zero=True, allow_inf=True)
         check_fraction(self, "dark_phase_fraction")
+        if not isinstance(self.allow_implausible_dose, bool):
+            raise ConfigError(
+                f"regimen.allow_implausible_dose = {self.allow_implausible_dose!r} is not allowed: it must be true or false"
+            )
         if not 0.0 <= self.lights_off_h <= 12.0:
             raise ConfigError(f"regimen.lights_off_h = {self.lights_off_h!r} is not allowed: it must lie in [0, 12]")
         if self.taper_percent > 100:

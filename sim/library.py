@@ -217,6 +217,44 @@ def calibration_sha256(value: str) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+#: Package-data file of plausible maximum daily doses (not a Hydra group; only :func:`max_daily_dose` reads it).
+MAX_DAILY_DOSE_FILE = Path("limits") / "max_daily_dose.yaml"
+
+#: Units a limit may be stated in: per kilogram of body weight (rodents) or absolute (humans).
+DOSE_LIMIT_UNITS = ("mg/kg/day", "mg/day")
+
+
+def max_daily_dose(drug: str, species: str) -> dict[str, Any] | None:
+    """The plausible maximum daily dose of ``drug`` in ``species`` from ``limits/max_daily_dose.yaml``, or None.
+
+    Returns ``{"value": float, "units": "mg/kg/day" | "mg/day", "basis": str, "source": str, "status": str}``; None
+    when the file has no entry for the pair or the entry's value is null (such a pair is not checked). The file is
+    read from :func:`config_dir` if it holds one, else from the packaged configuration.
+
+    Raises
+    ------
+    ConfigError
+        If the entry is malformed (value not a positive number, units not one of :data:`DOSE_LIMIT_UNITS`).
+    """
+    path = config_dir() / MAX_DAILY_DOSE_FILE
+    if not path.is_file():
+        path = _packaged_configs() / MAX_DAILY_DOSE_FILE
+    entry = _read(path).content.get(drug, {})
+    entry = entry.get(species) if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or entry.get("value") is None:
+        return None
+    value, units = entry["value"], entry.get("units")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or units not in DOSE_LIMIT_UNITS:
+        raise ConfigError(
+            f"{path}: {drug}.{species} must have a positive value and units one of {', '.join(DOSE_LIMIT_UNITS)}"
+        )
+    return {
+        "value": float(value),
+        "units": units,
+        **{key: str(entry.get(key) or "") for key in ("basis", "source", "status")},
+    }
+
+
 # ---------------------------------------------------------------------------------------------------- overrides
 _INT = re.compile(r"^[+-]?(0|[1-9](_?[0-9])*)$")
 _DIGITS = r"[0-9](_?[0-9])*"

@@ -202,7 +202,9 @@ def simulate(
     check_run_settings(run.duration_days, run.output_step_h, run.seed)
     model = run.model()
     output_times = run.duration_days * 24.0 / run.output_step_h + 1.0
-    check_run(model, run.engine, run.duration_days, output_times, run.memory_limit_gib)
+    checked = check_run(
+        model, run.engine, run.duration_days, output_times, run.memory_limit_gib, dose_limit=library.max_daily_dose
+    )
     ds = run.engine.simulate(model, run.times_h(), np.random.default_rng(run.seed))
     sweep_coords = (
         {"dose": run.regimen.dose_per_kg(run.species.body_weight_kg), "withdrawal_time": run.regimen.withdrawal_day}
@@ -214,7 +216,12 @@ def simulate(
         config=run.to_yaml(),
         seed=run.seed,
         engine=_engine_description(run.engine),
-        attrs={"experiment": run.name, **model_attributes(model), **calibration_attributes(run.calibration)},
+        attrs={
+            "experiment": run.name,
+            **model_attributes(model),
+            **calibration_attributes(run.calibration),
+            **checked,  # implausible_dose, when regimen.allow_implausible_dose let a run through (sim.checks)
+        },
         sweep=sweep_coords,
     )
 
@@ -273,8 +280,11 @@ def simulate_model(model: PruningModel, times_h: np.ndarray, engine: Any = None,
     """Simulate ``model`` at explicit output times [h] (an uneven grid, e.g. extra points after each dose)."""
     engine = engine or OdeEngine()
     times_h = np.asarray(times_h, dtype=float)
-    check_run(model, engine, float(times_h[-1]) / 24.0 if times_h.size else 0.0, times_h.size, MEMORY_LIMIT_GIB)
+    duration_days = float(times_h[-1]) / 24.0 if times_h.size else 0.0
+    checked = check_run(
+        model, engine, duration_days, times_h.size, MEMORY_LIMIT_GIB, dose_limit=library.max_daily_dose
+    )
     ds = engine.simulate(model, times_h, np.random.default_rng(seed))
-    attrs = {**model_attributes(model), **calibration_attributes(calibration_of(model))}
+    attrs = {**model_attributes(model), **calibration_attributes(calibration_of(model)), **checked}
     return finalize(ds, config=config_yaml(model), seed=seed, engine=_engine_description(engine), attrs=attrs)
 

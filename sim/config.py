@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import re
 import secrets
+import warnings
 from typing import Any
 
 import yaml
@@ -179,6 +180,37 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
         raise ConfigError(user_keys(str(error))) from None
 
 
+_FROM_ENV = re.compile(r"\$\{oc\.env:\s*([^,}\s]+)")
+
+
+def environment_keys(cfg: DictConfig) -> dict[str, list[str]]:
+    """Keys whose value comes from an environment variable (``${oc.env:VAR}``) -> the variables' names.
+
+    Such a value is part of the resolved config stored in the result, yet nowhere on the command line; the
+    ``synaprune`` command warns about it and records the keys in the result attribute ``from_environment``.
+    """
+    found: dict[str, list[str]] = {}
+
+    def walk(node: Any, key: str) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                walk(value, f"{key}.{name}" if key else str(name))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{key}[{i}]")
+        elif isinstance(node, str) and _FROM_ENV.search(node):
+            found[key] = _FROM_ENV.findall(node)
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return found
+
+
+def environment_message(keys: dict[str, list[str]]) -> str:
+    """One line naming the keys taken from environment variables (``name from $SYNAPRUNE_NAME``)."""
+    listed = ", ".join(f"{key} from ${' and $'.join(names)}" for key, names in keys.items())
+    return f"values taken from environment variables (${{oc.env:...}}): {listed}; recorded in from_environment"
+
+
 def calibration_file_overrides(overrides: list[str]) -> list[str]:
     """Replace ``calibration=PATH`` (a ``.yaml`` file) by an option stored in Hydra's ConfigStore from that file.
 
@@ -220,7 +252,12 @@ def load_config(overrides: list[str] | None = None) -> RunConfig:
         with the one-line message the ``synaprune`` command prints.
     """
     try:
-        return to_run_config(compose_config(overrides))
+        cfg = compose_config(overrides)
+        run = to_run_config(cfg)
+        keys = environment_keys(cfg)
+        if keys:
+            warnings.warn(environment_message(keys), UserWarning, stacklevel=2)
+        return run
     except ConfigError as error:
         raise ConfigError(user_keys(str(error))) from None
     except Exception as error:

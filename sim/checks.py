@@ -48,6 +48,14 @@ def check_dosing_window(regimen: Any, duration_days: float, body_weight_kg: floa
             f"regimen.start_day = {regimen.start_day!r} is not allowed: dosing would start after the end of the run "
             f"(duration_days = {duration_days:g}); lengthen duration_days or start earlier"
         )
+    dose = regimen.dose_per_kg(body_weight_kg)
+    if dose > 0 and regimen.total_dose_mg_per_kg(body_weight_kg, duration_days) <= 0:
+        key = "regimen.dose_mg" if regimen.dose_mg is not None else "regimen.dose_mg_per_kg"
+        raise ConfigError(
+            f"{key} = {getattr(regimen, key.split('.')[1])!r} is not allowed with this schedule: no drug is given "
+            f"before the end of the run (duration_days = {duration_days:g}; every administration is missed, zero, "
+            "tapered to zero or at the end); use regimen.dose_mg_per_kg=0 for a vehicle group or change the schedule"
+        )
     if regimen.missed_doses and regimen.route != "drinking_water":
         scheduled = regimen.scheduled_days(duration_days).size
         for i, index in enumerate(regimen.missed_doses):

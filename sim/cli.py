@@ -30,6 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 from sim.config import (
     _omegaconf_message,
     calibration_file_overrides,
+    check_repeated_groups,
     config_dir,
     environment_keys,
     environment_message,
@@ -195,6 +196,7 @@ def main() -> None:
     new_run_id()  # this invocation's folder name (sim.config: ${synaprune_run_id:})
     _FOLDERS.clear()
     try:  # calibration=PATH: the file becomes a calibration option in Hydra's ConfigStore (sim.config)
+        check_repeated_groups(sys.argv[1:])
         sys.argv[1:] = calibration_file_overrides(sys.argv[1:])
     except ConfigError as error:
         _fail(str(error))

@@ -233,9 +233,28 @@ def calibration_file_overrides(overrides: list[str]) -> list[str]:
     return result
 
 
+def check_repeated_groups(overrides: list[str]) -> None:
+    """Refuse a config group chosen twice (``regimen=daily_oral regimen=single_dose``).
+
+    Hydra keeps the last choice without a word, even after an option that does not exist (``experiment=typo
+    experiment=vehicle``); :func:`sim.library.compose` refuses the repetition with this same message.
+    """
+    groups = {p.name for p in config_dir().iterdir() if p.is_dir()}
+    seen: set[str] = set()
+    for text in overrides:
+        key, equals, _ = str(text).partition("=")
+        key = key.strip().lstrip("+")
+        if not equals or text.startswith("-") or key not in groups:
+            continue
+        if key in seen:
+            raise ConfigError(f"the override {text!r} repeats the group {key!r}")
+        seen.add(key)
+
+
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
     """Compose ``config.yaml`` with Hydra overrides (no run directory, no logging)."""
     register_configs()
+    check_repeated_groups(list(overrides or []))
     overrides = calibration_file_overrides(list(overrides or []))
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):

@@ -40,7 +40,11 @@ def validate_stages(model: Any) -> None:
 
 
 def check_dosing_window(regimen: Any, duration_days: float, body_weight_kg: float) -> None:
-    """Refuse a regimen that gives drug, but none of it inside ``[0, duration_days]``, and unknown missed doses."""
+    """Refuse a regimen that gives drug, but none of it inside ``[0, duration_days)``, and unknown missed doses.
+
+    A regimen labelled with a dose > 0 must give some drug before the end of the run: a result labelled
+    ``dose=5`` with every administration missed, zero, tapered to zero or at the last instant would mislead.
+    """
     if regimen.dose_days:
         for i, day in enumerate(regimen.dose_days):
             if day > duration_days:
@@ -61,6 +65,14 @@ def check_dosing_window(regimen: Any, duration_days: float, body_weight_kg: floa
                     f"regimen.missed_doses[{i}] = {index!r} is not allowed: the regimen schedules {scheduled} "
                     f"administrations within the run, numbered 0 to {scheduled - 1}"
                 )
+    dose = regimen.dose_per_kg(body_weight_kg)
+    if dose > 0 and regimen.total_dose_mg_per_kg(body_weight_kg, duration_days) <= 0:
+        key = "regimen.dose_mg" if regimen.dose_mg is not None else "regimen.dose_mg_per_kg"
+        raise ConfigError(
+            f"{key} = {getattr(regimen, key.split('.')[1])!r} is not allowed with this schedule: no drug is given "
+            f"before the end of the run (duration_days = {duration_days:g}; every administration is missed, zero, "
+            "tapered to zero or at the end); use regimen.dose_mg_per_kg=0 for a vehicle group or change the schedule"
+        )
 
 
 def estimate_bytes(model: Any, engine: Any, duration_days: float, output_times: float) -> tuple[float, str]:

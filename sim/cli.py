@@ -30,7 +30,10 @@ from omegaconf.errors import OmegaConfBaseException
 from sim.config import (
     _omegaconf_message,
     calibration_file_overrides,
+    check_repeated_groups,
     config_dir,
+    environment_keys,
+    environment_message,
     new_run_id,
     register_configs,
     to_run_config,
@@ -83,7 +86,10 @@ class RunDirectoryGuard(Callback):
 
 def _close_logs_in(directory: Path) -> None:
     """Close the log files Hydra opened inside ``directory`` (``cli.log``) so the folder can go."""
-    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger))]
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
     for logger in loggers:
         for handler in list(logger.handlers):
             name = getattr(handler, "baseFilename", None)
@@ -150,6 +156,10 @@ def _main(cfg: DictConfig) -> None:
         ds = simulate(run, sweep=True)
     except ConfigError as error:
         _fail(str(error))
+    from_environment = environment_keys(cfg)
+    if from_environment:  # part of the stored config, yet not on the command line
+        print(f"synaprune: warning: {environment_message(from_environment)}", file=sys.stderr)
+        ds.attrs["from_environment"] = ", ".join(from_environment)
     ds.attrs["hydra_choices"] = json.dumps({k: v for k, v in hydra_cfg.runtime.choices.items() if v is not None})
     result = save_dataset(ds, Path(out_dir) / run.output_file)
     print(f"result: {result.resolve()}")
@@ -186,6 +196,7 @@ def main() -> None:
     new_run_id()  # this invocation's folder name (sim.config: ${synaprune_run_id:})
     _FOLDERS.clear()
     try:  # calibration=PATH: the file becomes a calibration option in Hydra's ConfigStore (sim.config)
+        check_repeated_groups(sys.argv[1:])
         sys.argv[1:] = calibration_file_overrides(sys.argv[1:])
     except ConfigError as error:
         _fail(str(error))

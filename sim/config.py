@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import re
 import secrets
+import warnings
 from typing import Any
 
 import yaml
@@ -179,6 +180,37 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
         raise ConfigError(user_keys(str(error))) from None
 
 
+_FROM_ENV = re.compile(r"\$\{oc\.env:\s*([^,}\s]+)")
+
+
+def environment_keys(cfg: DictConfig) -> dict[str, list[str]]:
+    """Keys whose value comes from an environment variable (``${oc.env:VAR}``) -> the variables' names.
+
+    Such a value is part of the resolved config stored in the result, yet nowhere on the command line; the
+    ``synaprune`` command warns about it and records the keys in the result attribute ``from_environment``.
+    """
+    found: dict[str, list[str]] = {}
+
+    def walk(node: Any, key: str) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                walk(value, f"{key}.{name}" if key else str(name))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{key}[{i}]")
+        elif isinstance(node, str) and _FROM_ENV.search(node):
+            found[key] = _FROM_ENV.findall(node)
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return found
+
+
+def environment_message(keys: dict[str, list[str]]) -> str:
+    """One line naming the keys taken from environment variables (``name from $SYNAPRUNE_NAME``)."""
+    listed = ", ".join(f"{key} from ${' and $'.join(names)}" for key, names in keys.items())
+    return f"values taken from environment variables (${{oc.env:...}}): {listed}; recorded in from_environment"
+
+
 def calibration_file_overrides(overrides: list[str]) -> list[str]:
     """Replace ``calibration=PATH`` (a ``.yaml`` file) by an option stored in Hydra's ConfigStore from that file.
 
@@ -201,9 +233,28 @@ def calibration_file_overrides(overrides: list[str]) -> list[str]:
     return result
 
 
+def check_repeated_groups(overrides: list[str]) -> None:
+    """Refuse a config group chosen twice (``regimen=daily_oral regimen=single_dose``).
+
+    Hydra keeps the last choice without a word, even after an option that does not exist (``experiment=typo
+    experiment=vehicle``); :func:`sim.library.compose` refuses the repetition with this same message.
+    """
+    groups = {p.name for p in config_dir().iterdir() if p.is_dir()}
+    seen: set[str] = set()
+    for text in overrides:
+        key, equals, _ = str(text).partition("=")
+        key = key.strip().lstrip("+")
+        if not equals or text.startswith("-") or key not in groups:
+            continue
+        if key in seen:
+            raise ConfigError(f"the override {text!r} repeats the group {key!r}")
+        seen.add(key)
+
+
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
     """Compose ``config.yaml`` with Hydra overrides (no run directory, no logging)."""
     register_configs()
+    check_repeated_groups(list(overrides or []))
     overrides = calibration_file_overrides(list(overrides or []))
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
@@ -220,7 +271,12 @@ def load_config(overrides: list[str] | None = None) -> RunConfig:
         with the one-line message the ``synaprune`` command prints.
     """
     try:
-        return to_run_config(compose_config(overrides))
+        cfg = compose_config(overrides)
+        run = to_run_config(cfg)
+        keys = environment_keys(cfg)
+        if keys:
+            warnings.warn(environment_message(keys), UserWarning, stacklevel=2)
+        return run
     except ConfigError as error:
         raise ConfigError(user_keys(str(error))) from None
     except Exception as error:

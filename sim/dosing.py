@@ -184,7 +184,7 @@ class DosingRegimen:
             raise ConfigError("regimen.stop_day = inf needs a finite simulation: the engine asks with an end time")
         step_d = self.interval_h / 24.0
         n = math.ceil((self.stop_day - self.start_day) / step_d - 1e-9)
-        return self.start_day + step_d * np.arange(max(n, 0))
+        return self.start_day + step_d * np.arange(max(n, 1))  # start < stop: the first dose is always given
 
     def bolus_events(self, body_weight_kg: float = 1.0, end_day: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
         """Bolus administrations as ``(times [h], amounts [mg/kg])``, zero-amount doses dropped.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,11 +49,53 @@ def open_result(path: str | os.PathLike) -> xr.Dataset:
 
 
 def combine_results(paths: Iterable[str | os.PathLike]) -> xr.Dataset:
-    """Combine multirun results (each with length-1 ``dose`` and ``withdrawal_time`` dims) into one grid."""
+    """Combine multirun results (each with length-1 ``dose`` and ``withdrawal_time`` dims) into one grid.
+
+    Raises
+    ------
+    ConfigError
+        If ``paths`` is empty (there is nothing to combine).
+
+    Warns
+    -----
+    UserWarning
+        If the runs do not fill the grid (a job of the sweep is missing): the grid holds NaN there, and the
+        warning names every missing combination of the combined coordinates (e.g. ``dose=2, withdrawal_time=7``).
+    """
+    paths = list(paths)
+    if not paths:
+        raise ConfigError("combine_results() got no result files: pass the result.nc paths of the runs to combine")
     datasets = [open_result(p) for p in paths]
-    grid = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts")
+    grid = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts", join="outer")  # holes: NaN + warning
+    _warn_missing_jobs(grid, datasets)
     # CF 2.6.2: a grid keeps a history, one line per distinct run history, when the runs' histories differ
     histories = dict.fromkeys(str(ds.attrs["history"]) for ds in datasets if ds.attrs.get("history"))
     if histories:
         grid.attrs.setdefault("history", "\n".join(histories))
     return grid
+
+
+def _warn_missing_jobs(grid: xr.Dataset, datasets: list[xr.Dataset]) -> None:
+    """Warn naming the coordinate combinations of ``grid`` that no dataset supplied (NaN holes of a missing job)."""
+    dims = [
+        str(d)
+        for d in grid.dims
+        if d in grid.coords and any(d not in ds.dims or ds.sizes[d] < grid.sizes[d] for ds in datasets)
+    ]
+    if not dims:
+        return
+    present = set()
+    for ds in datasets:
+        present.update(itertools.product(*(ds[d].values.tolist() if d in ds.dims else [None] for d in dims)))
+    missing = [key for key in itertools.product(*(grid[d].values.tolist() for d in dims)) if key not in present]
+    if missing:
+        combos = "; ".join(
+            ", ".join(f"{d}={v:g}" if isinstance(v, float) else f"{d}={v}" for d, v in zip(dims, key))
+            for key in missing
+        )
+        warnings.warn(
+            f"combine_results: {len(missing)} combination(s) of {', '.join(dims)} have no result and are NaN in the "
+            f"grid (a job is missing): {combos}",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -146,3 +146,39 @@ def test_result_file_follows_the_umask(tmp_path, result):
     finally:
         os.umask(previous)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
+
+
+def test_combining_no_results_is_refused():
+    with pytest.raises(ConfigError, match="no result files"):
+        combine_results([])
+    with pytest.raises(ConfigError, match="no result files"):
+        combine_results(iter(()))
+
+
+def test_combining_a_grid_with_a_missing_job_names_the_hole(tmp_path, result):
+    paths = []
+    for dose, withdrawal in [(1.0, 7.0), (1.0, 14.0), (5.0, 7.0)]:  # (5, 14) never finished
+        ds = result.assign_coords(
+            dose=("dose", [dose], result.dose.attrs),
+            withdrawal_time=("withdrawal_time", [withdrawal], result.withdrawal_time.attrs),
+        )
+        paths.append(save_dataset(ds, tmp_path / f"{dose}_{withdrawal}" / "result.nc"))
+    with pytest.warns(UserWarning, match="1 combination") as record:
+        grid = combine_results(paths)
+    (warning,) = [w for w in record if "combine_results" in str(w.message)]
+    assert "dose=5, withdrawal_time=14" in str(warning.message)
+    assert "dose=1, withdrawal_time=14" not in str(warning.message)
+    assert bool(grid.spine_density.sel(dose=5.0, withdrawal_time=14.0).isnull().all())
+    assert not bool(grid.spine_density.sel(dose=1.0, withdrawal_time=14.0).isnull().any())
+
+
+def test_combining_a_full_grid_does_not_warn(tmp_path, result):
+    import warnings
+
+    paths = [
+        save_dataset(result.assign_coords(dose=("dose", [d], result.dose.attrs)), tmp_path / str(d) / "result.nc")
+        for d in (1.0, 2.0)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        combine_results(paths)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from sim.core import results
 from sim.core.results import CANONICAL_ORDER, CONVENTIONS, COORD_ATTRS, OUTPUTS, netcdf_encoding, provenance, to_dataset
 
 
@@ -70,3 +77,59 @@ def test_output_units_are_cf_units_not_their_aliases():
     units = {units for _dims, units, _name in OUTPUTS.values()}
     assert {"umol/L", "%", "1/d"} <= units
     assert not units & {"uM", "nM", "percent", "per day"}
+
+
+# ----------------------------------------------------------------------------------------- git provenance
+def _git(*args: str, cwd: Path) -> str:
+    command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _copy_package(target: Path):
+    """Copy the ``sim`` package to ``target/sim`` and load the copy's ``sim/core/results.py`` (its own git cache)."""
+    source = Path(results.__file__).resolve().parents[1]
+    shutil.copytree(source, target / "sim", ignore=shutil.ignore_patterns("__pycache__"))
+    path = target / "sim" / "core" / "results.py"
+    spec = importlib.util.spec_from_file_location(f"copied_results_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def enclosing_repo(tmp_path) -> Path:
+    """A git repository with one commit that does not track anything of the package."""
+    repo = tmp_path / "project"
+    repo.mkdir()
+    _git("init", "-q", cwd=repo)
+    (repo / "notes.txt").write_text("a project that has a venv in it\n")
+    _git("add", "notes.txt", cwd=repo)
+    _git("commit", "-q", "-m", "notes", cwd=repo)
+    return repo
+
+
+def test_an_installed_package_does_not_record_the_enclosing_repository(enclosing_repo):
+    site = enclosing_repo / ".venv" / "lib" / "python3" / "site-packages"
+    site.mkdir(parents=True)
+    copy = _copy_package(site)
+    assert copy.git_state() == (copy.INSTALLED, 0)
+    assert copy.provenance("a: 1\n", seed=0, engine="ode")["git_commit"] == "unknown (installed package)"
+
+
+def test_an_untracked_package_at_the_top_of_a_repository_is_not_a_checkout(enclosing_repo):
+    copy = _copy_package(enclosing_repo)  # enclosing_repo/sim, never added
+    assert copy.git_state() == (copy.INSTALLED, 0)
+
+
+def test_a_git_checkout_of_the_package_records_its_commit_and_dirt(tmp_path):
+    repo = tmp_path / "checkout"
+    repo.mkdir()
+    _git("init", "-q", cwd=repo)
+    copy = _copy_package(repo)
+    _git("add", "sim", cwd=repo)
+    _git("commit", "-q", "-m", "the package", cwd=repo)
+    head = _git("rev-parse", "HEAD", cwd=repo)
+    assert copy.git_state() == (head, 0)
+    (repo / "sim" / "core" / "params.py").write_text("# edited\n")
+    copy._GIT_STATE["read_at"] = -math.inf  # skip the 10-s cache
+    assert copy.git_state() == (head, 1)

@@ -118,8 +118,13 @@ def replicate_mean(da: xr.DataArray) -> xr.DataArray:
     return da.mean("replicate") if "replicate" in da.dims else da
 
 
-def _git(*args: str) -> str:
-    root = Path(__file__).resolve().parents[2]
+#: ``git_commit`` of a package that is not part of a git checkout (installed from a wheel or sdist).
+INSTALLED = "unknown (installed package)"
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    """Output of ``git *args`` run in ``cwd`` (default: the directory above the package), or "" if git fails."""
+    root = cwd or Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=5, check=True)
         return out.stdout.strip()
@@ -127,19 +132,38 @@ def _git(*args: str) -> str:
         return ""
 
 
+def _is_source_checkout() -> bool:
+    """True if the package lies in its own git checkout.
+
+    That is: the work tree's top level is the directory above the package, and the package directory is tracked.
+
+    A package installed into a virtual environment that happens to lie inside some other repository (a venv in a
+    project folder) is neither, so that repository's commit is never recorded as the package's.
+    """
+    package = Path(__file__).resolve().parents[1]
+    top = _git("rev-parse", "--show-toplevel", cwd=package)
+    if not top or Path(top).resolve() != package.parent:
+        return False
+    return bool(_git("ls-files", "--", package.name, cwd=package.parent))
+
+
 _GIT_STATE: dict[str, Any] = {"read_at": -math.inf, "commit": "unknown", "dirty": 0}
 _GIT_STATE_TTL_S = 10.0
 
 
 def git_state() -> tuple[str, int]:
-    """``(commit, dirty)`` of the source tree, re-read at most every 10 s (two git calls cost ~6 ms per run)."""
+    """``(commit, dirty)`` of the source tree, re-read at most every 10 s (the git calls cost ~10 ms per run).
+
+    Outside the package's own git checkout (see :func:`_is_source_checkout`): ``(INSTALLED, 0)``.
+    """
     now = time.monotonic()
     if now - _GIT_STATE["read_at"] > _GIT_STATE_TTL_S:
-        _GIT_STATE.update(
-            read_at=now,
-            commit=_git("rev-parse", "HEAD") or "unknown",
-            dirty=1 if _git("status", "--porcelain", "--untracked-files=no") else 0,
-        )
+        if _is_source_checkout():
+            commit = _git("rev-parse", "HEAD") or "unknown"
+            dirty = 1 if _git("status", "--porcelain", "--untracked-files=no") else 0
+        else:
+            commit, dirty = INSTALLED, 0
+        _GIT_STATE.update(read_at=now, commit=commit, dirty=dirty)
     return _GIT_STATE["commit"], _GIT_STATE["dirty"]
 
 

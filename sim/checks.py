@@ -23,6 +23,13 @@ from sim.core.stage import GROUPS
 #: Bytes per value of an output array (float64).
 _BYTES = 8
 
+#: Memory per dose event while the schedule is built (Python floats in sets, dicts and lists, then arrays); an
+#: upper bound from building 1e6 events (~400 B each; measured with tracemalloc).
+_BYTES_PER_DOSE_EVENT = 400.0
+
+#: Most dose events a run may have: each restarts the ODE solver (~0.1 ms), so 1e5 events already cost ~10 s.
+MAX_DOSE_EVENTS = 100_000
+
 
 def validate_stages(model: Any) -> None:
     """Run every stage's own validation again (``__post_init__``) and the model's cross-checks."""
@@ -89,7 +96,7 @@ def estimate_bytes(model: Any, engine: Any, duration_days: float, output_times: 
     total = _BYTES * times * per_time * replicates
     parts = [f"{times:.3g} output times × {per_time} series × {replicates:g} replicates"]
     events = _dose_events(model.regimen, duration_days)
-    total += 5 * _BYTES * events
+    total += _BYTES_PER_DOSE_EVENT * events
     if events > 1e4:
         parts.append(f"{events:.3g} dose events")
     dt_h = getattr(engine, "dt_h", None)
@@ -118,6 +125,13 @@ def _dose_events(regimen: Any, duration_days: float) -> float:
 
 def check_size(model: Any, engine: Any, duration_days: float, output_times: float, limit_gib: float) -> None:
     """Refuse a run whose estimated arrays exceed ``limit_gib``, with the estimate and the keys to change."""
+    events = _dose_events(model.regimen, duration_days)
+    if not events <= MAX_DOSE_EVENTS:
+        raise ConfigError(
+            f"regimen.interval_h = {model.regimen.interval_h!r} is not allowed here: it gives {events:.3g} "
+            f"administrations within the run, more than {MAX_DOSE_EVENTS:,} (each restarts the solver); "
+            "lengthen regimen.interval_h or shorten the dosing period"
+        )
     needed, how = estimate_bytes(model, engine, duration_days, output_times)
     if not math.isfinite(needed) or needed > limit_gib * 2.0**30:
         raise ConfigError(

@@ -151,7 +151,14 @@ def test_synaprune_line_runs(words, tmp_path):
         if is_expensive(words):
             for point in sweep_points(overrides):
                 run = sim.load_config([*point, *SHORT])
-                check_run(run.model(), run.engine, run.duration_days, len(run.times_h()), run.memory_limit_gib)
+                check_run(
+                    run.model(),
+                    run.engine,
+                    run.duration_days,
+                    len(run.times_h()),
+                    run.memory_limit_gib,
+                    dose_limit=sim.library.max_daily_dose,
+                )
             return
         folder = tmp_path / "out"
         err = io.StringIO()

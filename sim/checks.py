@@ -27,6 +27,10 @@ _BYTES = 8
 #: upper bound from building 1e6 events (~400 B each; measured with tracemalloc).
 _BYTES_PER_DOSE_EVENT = 400.0
 
+#: Largest daily amount any run accepts [mg/kg/day], plausible or not: far beyond lethality for every drug, and
+#: well inside the range the ODE solver integrates (doses of ~1e200 mg/kg make LSODA fail).
+NUMERICAL_DOSE_LIMIT_MG_PER_KG = 1e6
+
 #: Most dose events a run may have: each restarts the ODE solver (~0.1 ms), so 1e5 events already cost ~10 s.
 MAX_DOSE_EVENTS = 100_000
 
@@ -181,27 +185,31 @@ def check_plausible_dose(model: Any, duration_days: float, limit: dict[str, Any]
     returned, for the result's ``implausible_dose`` attribute.
     """
     drug, species = model.drug.name, model.species.name
-    if limit is None:
-        return ""
     regimen, weight = model.regimen, model.species.body_weight_kg
-    daily = largest_daily_amount_mg_per_kg(regimen, weight, duration_days)
-    if limit["units"] == "mg/day":
-        daily *= weight
-    if daily <= limit["value"] * (1.0 + 1e-9):
-        return ""
+    daily_mg_per_kg = largest_daily_amount_mg_per_kg(regimen, weight, duration_days)
     key, value = _dose_key(regimen)
-    source = "; ".join(part for part in (limit["basis"], limit["source"], f"status {limit['status']}") if part)
-    detail = (
-        f"{daily:.4g} {limit['units']} of {drug} in {species}, above the plausible maximum of {limit['value']:g} "
-        f"{limit['units']} ({source})"
-    )
-    if not regimen.allow_implausible_dose:
+    message = ""
+    if limit is not None:
+        daily = daily_mg_per_kg * weight if limit["units"] == "mg/day" else daily_mg_per_kg
+        if daily > limit["value"] * (1.0 + 1e-9):
+            source = "; ".join(part for part in (limit["basis"], limit["source"], f"status {limit['status']}") if part)
+            detail = (
+                f"{daily:.4g} {limit['units']} of {drug} in {species}, above the plausible maximum of "
+                f"{limit['value']:g} {limit['units']} ({source})"
+            )
+            if not regimen.allow_implausible_dose:
+                raise ConfigError(
+                    f"{key} = {value!r} is not allowed: it amounts to {detail}; "
+                    "set regimen.allow_implausible_dose=true to run it anyway"
+                )
+            message = f"{key} = {value!r} amounts to {detail}; run anyway because regimen.allow_implausible_dose = true"
+    if daily_mg_per_kg > NUMERICAL_DOSE_LIMIT_MG_PER_KG:  # no override: the solver cannot integrate such amounts
         raise ConfigError(
-            f"{key} = {value!r} is not allowed: it amounts to {detail}; "
-            "set regimen.allow_implausible_dose=true to run it anyway"
+            f"{key} = {value!r} is not allowed: {daily_mg_per_kg:.3g} mg/kg in one day is beyond what the solver can "
+            f"integrate (at most {NUMERICAL_DOSE_LIMIT_MG_PER_KG:g} mg/kg/day, even with regimen.allow_implausible_dose)"
         )
-    message = f"{key} = {value!r} amounts to {detail}; run anyway because regimen.allow_implausible_dose = true"
-    warnings.warn(message, UserWarning, stacklevel=4)
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=4)
     return message
 
 

@@ -85,3 +85,10 @@ def test_the_estimate_bounds_the_real_output_size(model):
     estimate, _ = estimate_bytes(model, sim.OdeEngine(), 10.0, ds.sizes["time"])
     actual = sum(v.nbytes for v in ds.data_vars.values())
     assert actual <= estimate <= 3 * actual
+
+
+@pytest.mark.parametrize("dose", [2e6, 1e200])
+def test_doses_beyond_the_solver_are_refused_even_when_allowed(model, dose):
+    regimen = DosingRegimen(dose_mg_per_kg=dose, allow_implausible_dose=True)
+    with pytest.raises(ConfigError, match="beyond what the solver can integrate"):
+        sim.simulate(dataclasses.replace(model, regimen=regimen), duration_days=2.0)

@@ -7,7 +7,11 @@ Tests assert laws, analytic solutions and invariants rather than calibrated numb
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +105,26 @@ def prior_run() -> sim.RunConfig:
 @pytest.fixture(scope="session")
 def prior_model(prior_run: sim.RunConfig) -> PruningModel:
     return prior_run.model()
+
+
+@contextlib.contextmanager
+def in_process_cli(cwd: Path):
+    """cwd, ``sys.argv``, ``HYDRA_FULL_ERROR`` and the root logger restored after an in-process CLI call."""
+    root = logging.getLogger()
+    handlers, level, argv = list(root.handlers), root.level, sys.argv
+    previous_cwd, previous_env = os.getcwd(), os.environ.get("HYDRA_FULL_ERROR")
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(previous_cwd)
+        sys.argv = argv
+        if previous_env is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = previous_env
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)

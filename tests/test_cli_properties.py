@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import logging
 import math
 import os
 import sys
@@ -29,6 +28,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import in_process_cli
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -133,28 +133,6 @@ def override_sets(draw) -> list[str]:
     return draw(st.permutations([f"{k}={v}" for k, v in values.items()] + extra))
 
 
-@contextlib.contextmanager
-def cli_sandbox(cwd: Path):
-    """Run the CLI as a fresh process would: own cwd, own environment entry, logging restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    previous_cwd, previous_env = os.getcwd(), os.environ.get("HYDRA_FULL_ERROR")
-    os.chdir(cwd)
-    try:
-        yield
-    finally:
-        os.chdir(previous_cwd)
-        if previous_env is None:
-            os.environ.pop("HYDRA_FULL_ERROR", None)
-        else:
-            os.environ["HYDRA_FULL_ERROR"] = previous_env
-        for handler in root.handlers:
-            if handler not in handlers:
-                handler.close()
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
 def run_cli(overrides: list[str], run_dir: Path) -> tuple[int, str, list[warnings.WarningMessage]]:
     """``synaprune *overrides hydra.run.dir=run_dir`` in this process: (exit code, stderr, warnings shown)."""
     argv, sys.argv = sys.argv, ["synaprune", *overrides, f"hydra.run.dir={run_dir}"]
@@ -207,7 +185,7 @@ def workspace(tmp_path_factory) -> Path:
 @example(overrides=["figure=false", "duration_days=2", "output_step_h=24", "regimen.missed_doses=[[1]]"])
 def test_every_override_set_gives_a_true_result_or_a_one_line_refusal(workspace, overrides):
     run_dir = workspace / "runs" / uuid.uuid4().hex / "run"
-    with cli_sandbox(workspace):
+    with in_process_cli(workspace):
         code, stderr, shown = run_cli(overrides, run_dir)
     assert code in (0, 2), (overrides, code, stderr)
     event(f"exit {code}")
@@ -239,7 +217,7 @@ def test_values_from_environment_variables_are_announced_and_recorded(workspace,
     monkeypatch.setenv("SYNAPRUNE_TEST_NAME", "from_env_run")
     run_dir = workspace / "env" / "run"
     overrides = ["figure=false", "duration_days=1", "output_step_h=6", "name=${oc.env:SYNAPRUNE_TEST_NAME}"]
-    with cli_sandbox(workspace):
+    with in_process_cli(workspace):
         code, stderr, _ = run_cli(overrides, run_dir)
     assert code == 0, stderr
     (line,) = [line for line in stderr.splitlines() if "environment" in line]
@@ -251,7 +229,7 @@ def test_values_from_environment_variables_are_announced_and_recorded(workspace,
 
 def test_a_run_without_environment_values_records_none(workspace):
     run_dir = workspace / "noenv" / "run"
-    with cli_sandbox(workspace):
+    with in_process_cli(workspace):
         code, stderr, _ = run_cli(["figure=false", "duration_days=1", "output_step_h=6"], run_dir)
     assert code == 0, stderr
     assert "environment" not in stderr
@@ -268,7 +246,7 @@ def test_load_config_warns_about_environment_values(monkeypatch):
 def test_an_unset_environment_variable_is_a_one_line_refusal(workspace, monkeypatch):
     monkeypatch.delenv("SYNAPRUNE_TEST_UNSET", raising=False)
     run_dir = workspace / "unset" / "run"
-    with cli_sandbox(workspace):
+    with in_process_cli(workspace):
         code, stderr, _ = run_cli(["figure=false", "name=${oc.env:SYNAPRUNE_TEST_UNSET}"], run_dir)
     assert code == 2 and stderr.startswith("synaprune: error: ") and stderr.count("\n") == 1, stderr
     assert "SYNAPRUNE_TEST_UNSET" in stderr

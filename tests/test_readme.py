@@ -20,8 +20,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import logging
-import os
 import re
 import shlex
 import sys
@@ -30,6 +28,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+from conftest import in_process_cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"^```(?P<language>\w+)\n(?P<body>.*?)^```", re.MULTILINE | re.DOTALL)
@@ -98,29 +97,6 @@ def test_every_command_line_is_checked_or_skipped():
         assert not (is_cli(words) and skip_reason(words)), words
 
 
-@contextlib.contextmanager
-def fresh_process(cwd: Path):
-    """cwd, ``sys.argv``, ``HYDRA_FULL_ERROR`` and the root logger restored after an in-process CLI call."""
-    root = logging.getLogger()
-    handlers, level, argv = list(root.handlers), root.level, sys.argv
-    previous_cwd, previous_env = os.getcwd(), os.environ.get("HYDRA_FULL_ERROR")
-    os.chdir(cwd)
-    try:
-        yield
-    finally:
-        os.chdir(previous_cwd)
-        sys.argv = argv
-        if previous_env is None:
-            os.environ.pop("HYDRA_FULL_ERROR", None)
-        else:
-            os.environ["HYDRA_FULL_ERROR"] = previous_env
-        for handler in root.handlers:
-            if handler not in handlers:
-                handler.close()
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
 def is_expensive(words: list[str]) -> bool:
     return "-m" in words or "--multirun" in words or "engine=agents" in words or "animate=true" in words
 
@@ -162,7 +138,7 @@ def test_synaprune_line_runs(words, tmp_path):
             return
         folder = tmp_path / "out"
         err = io.StringIO()
-        with fresh_process(tmp_path), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        with in_process_cli(tmp_path), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             sys.argv = ["synaprune", *overrides, *SHORT, f"hydra.run.dir={folder}"]
             try:
                 sim.cli.main()

@@ -9,9 +9,21 @@ Equilibrium competitive binding of every chemical species present at each recept
     a^{\rm TSPO} = \sum_i \epsilon_i \theta_i,
 
 with free brain concentrations :math:`C_i` and inhibition constants :math:`K_i` (nM, converted to µM).
-Equilibrium is justified because binding equilibrates in seconds ([3H]diazepam at TSPO: half-dissociation ≈ 10 s,
-koff ≈ 0.07 1/s; science.md §5c) while concentrations change over tens of minutes. TSPO-KO animals have no TSPO:
-occupancy and agonism are zero. Benzodiazepine-insensitive GABA-A receptors cannot be occupied by the drug.
+Equilibrium is justified because binding equilibrates in seconds ([3H]diazepam at TSPO-like sites of mouse
+glioblastoma cells: half-dissociation ≈ 10 s, [pmid6521970]) while concentrations change over tens of minutes.
+TSPO-KO animals have no TSPO: occupancy and agonism are zero. Benzodiazepine-insensitive GABA-A receptors cannot be
+occupied by the drug.
+
+**Species.** The TSPO :math:`K_i` of a compound is its value measured in the run's species where one exists
+(:meth:`sim.drug.Compound.tspo_ki_for`: human placenta for diazepam, Ro5-4864 and PK11195 in human runs,
+[fares1986]); otherwise the rodent value.
+
+**In-vivo GABA-A affinity.** The GABA-A :math:`K_i` in :mod:`sim.drug` are in-vitro displacement values measured at
+0–4 °C, where specific [3H]diazepam binding is maximal; at 37 °C it falls by more than 95 % ([williamson1978]).
+They are multiplied by ``gabaa_ki_scale``, the ratio of an in-vivo free-concentration :math:`K_d` to the in-vitro
+:math:`K_i` of the same drug: midazolam displaces [123I]iomazenil in human cortex with a free-plasma :math:`K_d`
+≈ 59 nM ([videbaek1993]) against an in-vitro :math:`K_i` of 2–5 nM for its class ([borea1983]; 3.5 nM used here),
+a factor ≈ 17. The same factor is applied to every compound (assumption: one benzodiazepine measured in vivo).
 """
 
 from __future__ import annotations
@@ -69,10 +81,16 @@ class EquilibriumBinding:
     tspo_ki_scale: float = param(
         1.0,
         units="1",
-        long_name="multiplier on every TSPO Ki (species or assay correction)",
-        source="convention: 1 (mouse values used where they exist)",
+        long_name="multiplier on every TSPO Ki (sensitivity analyses)",
+        source="assumption: 1 (species-specific Ki are chosen per compound, sim.drug.Compound.tspo_ki_for)",
     )
-    gabaa_ki_scale: float = param(1.0, units="1", long_name="multiplier on every GABA-A Ki", source="convention: 1")
+    gabaa_ki_scale: float = param(
+        17.0,
+        units="1",
+        long_name="in-vivo / in-vitro ratio of GABA-A benzodiazepine-site Ki (multiplies every GABA-A Ki)",
+        source="midazolam in-vivo free-plasma Kd ≈ 59 nM [videbaek1993] / in-vitro Ki 3.5 nM (2–5 nM class "
+        "range, [borea1983]); in-vitro binding at 0–4 °C overstates affinity at 37 °C [williamson1978]",
+    )
 
     def __post_init__(self) -> None:
         check_positive(self, "tspo_ki_scale", "gabaa_ki_scale")
@@ -83,8 +101,9 @@ class EquilibriumBinding:
     def record(self, model: Any) -> EquilibriumBindingRecord:
         """Affinities and efficacies of ``model.drug``'s compounds in ``model.pk`` order, and the genotype's receptors."""
         compounds = [model.drug.compounds[name] for name in model.pk.names]
+        species = model.species.name
         return EquilibriumBindingRecord(
-            tspo_affinity=np.array([1e3 / (c.tspo_ki_nM * self.tspo_ki_scale) for c in compounds]),
+            tspo_affinity=np.array([1e3 / (c.tspo_ki_for(species) * self.tspo_ki_scale) for c in compounds]),
             tspo_efficacy=np.array([c.tspo_efficacy for c in compounds], dtype=float),
             gabaa_affinity=np.array([1e3 / (c.gabaa_ki_nM * self.gabaa_ki_scale) for c in compounds]),
             gabaa_efficacy=np.array([c.gabaa_efficacy for c in compounds], dtype=float),

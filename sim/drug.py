@@ -2,8 +2,11 @@
 
 A :class:`Drug` is what the user picks with ``drug=...``: the administered compound plus the metabolites it forms,
 each a :class:`Compound` with its molar mass and its TSPO and GABA-A (benzodiazepine-site) affinities. Kinetics
-live in :mod:`sim.pk` because they depend on the animal species; affinities are treated as species-independent
-(the values used are mouse values where they exist). ``inf`` means "no measurable affinity".
+live in :mod:`sim.pk` because they depend on the animal species. ``tspo_ki_nM`` is the rodent value (mouse where
+measured); ``tspo_ki_by_species_nM`` overrides it for a species with its own measurement (human placenta for
+diazepam, Ro5-4864 and PK11195, [fares1986]), so a human run uses the human Ki where one exists
+(:meth:`Compound.tspo_ki_for`). GABA-A Ki are in-vitro rodent values for every species; :mod:`sim.binding` converts
+them to in-vivo affinities. ``inf`` means "no measurable affinity".
 """
 
 from __future__ import annotations
@@ -46,13 +49,28 @@ class Compound:
         long_name="intrinsic efficacy at the GABA-A benzodiazepine site (1: full agonist)",
         source="assumption: full agonists unless stated",
     )
-    tspo_ki_source: str = param("", units="", long_name="source of tspo_ki_nM", source="")
+    tspo_ki_by_species_nM: dict[str, float] = param(
+        {},
+        units="nM",
+        long_name="TSPO inhibition constant measured in a given species, overriding tspo_ki_nM for it",
+        source="set per compound in sim/configs/compound/",
+    )
+    tspo_ki_source: str = param("", units="", long_name="source of tspo_ki_nM and tspo_ki_by_species_nM", source="")
     gabaa_ki_source: str = param("", units="", long_name="source of gabaa_ki_nM", source="")
 
     def __post_init__(self) -> None:
         check_positive(self, "molar_mass_g_per_mol")
         check_positive(self, "tspo_ki_nM", "gabaa_ki_nM", allow_inf=True)
         check_fraction(self, "tspo_efficacy", "gabaa_efficacy")
+        for species, ki in self.tspo_ki_by_species_nM.items():
+            if not isinstance(ki, (int, float)) or math.isnan(ki) or ki <= 0:
+                raise ConfigError(
+                    f"tspo_ki_by_species_nM.{species} = {ki!r} is not allowed: it must be a positive number (nM) or inf"
+                )
+
+    def tspo_ki_for(self, species: str) -> float:
+        """TSPO Ki [nM] for ``species``: its own measurement if there is one, else the rodent ``tspo_ki_nM``."""
+        return float(self.tspo_ki_by_species_nM.get(species, self.tspo_ki_nM))
 
 
 @register_stage("drug")
@@ -69,3 +87,11 @@ class Drug:
         }
         if not self.compounds:
             raise ConfigError(f"drug {self.name!r} has no compounds: drug.compounds must list at least the drug itself")
+
+    def borrowed_tspo_ki(self, species: str, names: tuple[str, ...] | None = None) -> list[str]:
+        """Compounds (of ``names``, default all) whose TSPO Ki for ``species`` is not measured in that species.
+
+        Only meaningful for species other than the rodent default (``tspo_ki_nM`` is the rodent value).
+        """
+        names = tuple(self.compounds) if names is None else names
+        return [name for name in names if species not in self.compounds[name].tspo_ki_by_species_nM]

@@ -191,6 +191,7 @@ class PruningModel:
     def upstream(self, pk_amounts: np.ndarray) -> dict[str, np.ndarray]:
         """Concentrations and receptor readouts from PK amounts (compounds × time, no depot) [µmol/kg]."""
         pk_record = self.pk.record(self)
+        pk_amounts = pk_amounts[: len(self.pk.names)]  # central amounts; peripheral compartments follow them
         depot = np.zeros((1,) + pk_amounts.shape[1:])
         free = free_brain_concentration(pk_record, np.concatenate([depot, pk_amounts]))
         out = self.binding.readouts(self.binding.record(self), free)
@@ -236,8 +237,8 @@ class PruningModel:
             "spine_formation_rate": formation,
             "spine_elimination_rate": elimination,
             "sedation": self.cognition.sedation(gabaa_agonism) * np.ones_like(density),
-            "nor_discrimination_index": self.cognition.novel_object_recognition(relative, gabaa_agonism),
-            "spontaneous_alternation": self.cognition.spontaneous_alternation(relative, gabaa_agonism),
+            "nor_discrimination_index": self.cognition.novel_object_recognition(relative),
+            "spontaneous_alternation": self.cognition.spontaneous_alternation(relative),
         }
 
     def cumulative_dose(self, times_h: np.ndarray) -> np.ndarray:

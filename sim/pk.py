@@ -1,17 +1,33 @@
 r"""Pharmacokinetics stage: doses -> plasma and brain concentrations of the parent drug and its metabolites.
 
-:class:`LinearChainPK` is a linear one-compartment-per-compound model with a first-order absorption depot and a
-metabolite chain (diazepam -> nordiazepam -> oxazepam, diazepam -> temazepam -> oxazepam):
+:class:`LinearChainPK` is a linear model with a first-order absorption depot, a metabolite chain (diazepam ->
+nordiazepam -> oxazepam, diazepam -> temazepam -> oxazepam) and, per compound, one central compartment plus an
+optional peripheral compartment:
 
 .. math::
 
     \dot D = -k_a D + F\,I(t), \qquad
-    \dot A_i = k_a D\,[i = \text{dosed}] + \sum_j f_{j\to i}\,k_{e,j} A_j - k_{e,i} A_i,
+    \dot A_i = k_a D\,[i = \text{dosed}] + \sum_j f_{j\to i}\,k_{10,j} A_j - (k_{10,i} + k_{12,i}) A_i
+                + k_{21,i} P_i, \qquad
+    \dot P_i = k_{12,i} A_i - k_{21,i} P_i,
 
-with amounts in µmol/kg, :math:`k_{e,i} = \ln 2 / t_{1/2,i}`, plasma concentration :math:`C_i = A_i / V_i` [µM],
-free brain concentration :math:`C^{u}_{b,i} = f_{u,i} C_i` (unbound plasma equals brain extracellular fluid,
-pharmacology-addendum Gap 4a) and total brain concentration :math:`C_{b,i} = K_{p,i} C_i` (brain/plasma ratio).
-Brain equilibrium is taken as instantaneous (≤ 5 min in rat, 2.5 min in mouse; science.md §5a, addendum Gap 2).
+with amounts in µmol/kg, :math:`k_{12,i} = Q_i / V_i` and :math:`k_{21,i} = Q_i / V_{2,i}` (intercompartmental
+clearance :math:`Q_i` [L/h/kg], central and peripheral volumes :math:`V_i, V_{2,i}` [L/kg]). Metabolites form from
+the central compartment. ``half_life_h`` is the published *terminal* half-life, :math:`\beta_i = \ln 2 / t_{1/2,i}`;
+the elimination rate constant that gives it is
+
+.. math::
+
+    k_{10,i} = \beta_i\,\frac{k_{12,i} + k_{21,i} - \beta_i}{k_{21,i} - \beta_i}
+    \quad (\text{one compartment: } Q_i = 0,\ k_{10,i} = \beta_i),
+
+the smaller root of :math:`s^2 - (k_{10} + k_{12} + k_{21}) s + k_{10} k_{21} = 0` solved for :math:`k_{10}`.
+Plasma concentration is :math:`C_i = A_i / V_i` [µM], free brain concentration :math:`C^{u}_{b,i} = f_{u,i} C_i`
+(unbound brain equals unbound plasma: human CSF diazepam equals unbound plasma diazepam, [hallstrom1980]) and total
+brain concentration :math:`C_{b,i} = K_{p,i} C_i` (brain/plasma ratio). Brain equilibrium is taken as instantaneous
+(diazepam and nordiazepam ≤ 5 min in rat, [friedman1986]; diazepam brain/plasma ratio maximal 2.5 min after an i.v.
+dose in mice, [greenblatt1989b]); lorazepam and oxazepam equilibrate over 30–60 min in mice ([greenblatt1990]),
+which this simplification ignores.
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ from sim.core.stage import register_stage
 class LinearChainRecord(NamedTuple):
     """Constants of :func:`linear_chain_rhs`, in PK state order (depot first, then one amount per compound)."""
 
-    rate_matrix: np.ndarray  # K of dA/dt = K A + input I(t) [1/h]
+    rate_matrix: np.ndarray  # K of dA/dt = K A + input I(t), state = depot, central amounts, peripheral amounts [1/h]
     input_vector: np.ndarray  # where one µmol/kg of administered drug goes, after bioavailability [1]
     free_per_amount: np.ndarray  # unbound brain concentration per amount, f_u / V, one per compound [µM per µmol/kg]
 
@@ -70,13 +86,25 @@ class CompoundPK:
     half_life_h: float = param(
         1.0,
         units="h",
-        long_name="plasma elimination half-life",
+        long_name="terminal plasma elimination half-life",
         source="set per compound and species in sim/configs/compound_pk/",
     )
     volume_l_per_kg: float = param(
         1.0,
         units="L/kg",
-        long_name="apparent volume of distribution",
+        long_name="volume of distribution (central compartment if a peripheral one is given)",
+        source="set per compound and species in sim/configs/compound_pk/",
+    )
+    peripheral_volume_l_per_kg: float = param(
+        0.0,
+        units="L/kg",
+        long_name="peripheral compartment volume (0: one-compartment compound)",
+        source="set per compound and species in sim/configs/compound_pk/",
+    )
+    intercompartmental_clearance_l_per_h_per_kg: float = param(
+        0.0,
+        units="L/h/kg",
+        long_name="clearance between central and peripheral compartment (0: one-compartment compound)",
         source="set per compound and species in sim/configs/compound_pk/",
     )
     free_fraction: float = param(
@@ -101,15 +129,55 @@ class CompoundPK:
 
     def __post_init__(self) -> None:
         check_positive(self, "half_life_h", "volume_l_per_kg", "brain_plasma_ratio")
+        check_positive(
+            self, "peripheral_volume_l_per_kg", "intercompartmental_clearance_l_per_h_per_kg", allow_zero=True
+        )
         check_fraction(self, "free_fraction")
+        v2, q = self.peripheral_volume_l_per_kg, self.intercompartmental_clearance_l_per_h_per_kg
+        if (v2 > 0) != (q > 0):
+            raise ConfigError(
+                f"peripheral_volume_l_per_kg = {v2!r} and intercompartmental_clearance_l_per_h_per_kg = {q!r} are "
+                "not allowed together: give both > 0 (two compartments) or both 0 (one compartment)"
+            )
+        if self.two_compartment and q / v2 <= self.terminal_rate:
+            raise ConfigError(
+                f"intercompartmental_clearance_l_per_h_per_kg / peripheral_volume_l_per_kg = {q / v2:g} 1/h is not "
+                f"allowed with half_life_h = {self.half_life_h!r}: the return rate k21 must exceed the terminal rate "
+                f"ln2/half_life_h = {self.terminal_rate:g} 1/h"
+            )
         for precursor, fraction in self.formed_from.items():
             if not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
                 raise ConfigError(f"formed_from.{precursor} = {fraction!r} is not allowed: it must lie in [0, 1]")
 
     @property
-    def ke(self) -> float:
-        """Elimination rate constant [1/h]."""
+    def two_compartment(self) -> bool:
+        """True if the compound has a peripheral compartment."""
+        return self.peripheral_volume_l_per_kg > 0
+
+    @property
+    def terminal_rate(self) -> float:
+        r"""Terminal disposition rate constant :math:`\beta = \ln 2 / t_{1/2}` [1/h]."""
         return math.log(2.0) / self.half_life_h
+
+    @property
+    def k12(self) -> float:
+        """Central -> peripheral rate constant :math:`Q / V_1` [1/h] (0 for one compartment)."""
+        return self.intercompartmental_clearance_l_per_h_per_kg / self.volume_l_per_kg
+
+    @property
+    def k21(self) -> float:
+        """Peripheral -> central rate constant :math:`Q / V_2` [1/h] (0 for one compartment)."""
+        if not self.two_compartment:
+            return 0.0
+        return self.intercompartmental_clearance_l_per_h_per_kg / self.peripheral_volume_l_per_kg
+
+    @property
+    def ke(self) -> float:
+        """Elimination rate constant from the central compartment, :math:`k_{10}` [1/h] (module docstring)."""
+        beta = self.terminal_rate
+        if not self.two_compartment:
+            return beta
+        return beta * (self.k12 + self.k21 - beta) / (self.k21 - beta)
 
 
 @register_stage("pk")
@@ -128,7 +196,7 @@ class LinearChainPK:
         6.0,
         units="1/h",
         long_name="absorption rate constant, intraperitoneal",
-        source="assumption: i.p. Tmax of minutes in rodents (science.md §5a, DERIVED)",
+        source="assumption: i.p. Tmax of minutes in rodents (rat brain diazepam at equilibrium 5 min after 5 mg/kg i.p., [friedman1986])",
     )
     ka_sc_per_h: float = param(
         2.0, units="1/h", long_name="absorption rate constant, subcutaneous", source="assumption: slower than i.p."
@@ -137,7 +205,7 @@ class LinearChainPK:
         1.5,
         units="1/h",
         long_name="absorption rate constant, oral",
-        source="assumption: human diazepam Tmax 1-1.5 h (science.md §5b)",
+        source="assumption: placeholder; per-drug values in sim/configs/pk/ (human diazepam Tmax 0.9 h, [divoll1983])",
     )
     bioavailability_ip: float = param(
         1.0,
@@ -147,7 +215,10 @@ class LinearChainPK:
     )
     bioavailability_sc: float = param(1.0, units="1", long_name="bioavailability, subcutaneous", source="assumption")
     bioavailability_oral: float = param(
-        0.76, units="1", long_name="bioavailability, oral", source="human diazepam F 0.76 (drugs.yaml, science.md §5b)"
+        0.76,
+        units="1",
+        long_name="bioavailability, oral",
+        source="assumption: placeholder; per-drug values in sim/configs/pk/ (human diazepam F 0.94, [divoll1983])",
     )
     source: str = param("", units="", long_name="citation or assumption behind this parameter set", source="")
 
@@ -186,8 +257,17 @@ class LinearChainPK:
 
     @property
     def state_names(self) -> tuple[str, ...]:
-        """State variables: the absorption depot, then one amount per compound [µmol/kg]."""
-        return ("depot",) + tuple(f"amount_{name}" for name in self.compounds)
+        """State variables [µmol/kg].
+
+        The absorption depot, one central amount per compound, then one peripheral amount per two-compartment compound.
+        """
+        central = tuple(f"amount_{name}" for name in self.compounds)
+        return ("depot",) + central + tuple(f"peripheral_amount_{name}" for name in self.peripheral_names)
+
+    @property
+    def peripheral_names(self) -> tuple[str, ...]:
+        """Compounds with a peripheral compartment, in state order."""
+        return tuple(name for name, compound in self.compounds.items() if compound.two_compartment)
 
     def absorption(self, route: str) -> tuple[float, float]:
         """Return ``(ka [1/h], bioavailability [1])`` for a route; i.v. has no depot (``ka = inf``)."""
@@ -200,8 +280,9 @@ class LinearChainPK:
         """Matrix ``K`` of the linear system ``d(state)/dt = K state + input`` [1/h]."""
         names = self.names
         n = len(names)
+        size = len(self.state_names)
         ka, _ = self.absorption(route)
-        matrix = np.zeros((n + 1, n + 1))
+        matrix = np.zeros((size, size))
         if math.isfinite(ka):
             matrix[0, 0] = -ka
             matrix[1 + names.index(self.dosed), 0] = ka
@@ -211,11 +292,18 @@ class LinearChainPK:
             for precursor, fraction in compound.formed_from.items():
                 j = names.index(precursor)
                 matrix[1 + i, 1 + j] += fraction * self.compounds[precursor].ke
+        for k, name in enumerate(self.peripheral_names):
+            i, p = 1 + names.index(name), 1 + n + k
+            compound = self.compounds[name]
+            matrix[i, i] -= compound.k12
+            matrix[p, i] = compound.k12
+            matrix[p, p] = -compound.k21
+            matrix[i, p] = compound.k21
         return matrix
 
     def input_vector(self, route: str) -> np.ndarray:
         """Where one µmol/kg of administered drug goes (bolus or per hour of infusion), after bioavailability."""
-        vector = np.zeros(len(self.names) + 1)
+        vector = np.zeros(len(self.state_names))
         ka, bioavailability = self.absorption(route)
         if math.isfinite(ka):
             vector[0] = bioavailability
@@ -236,7 +324,7 @@ class LinearChainPK:
 
     def initial_state(self, record: LinearChainRecord | None = None) -> np.ndarray:
         """Drug-naive animal: all amounts zero."""
-        return np.zeros(len(self.names) + 1)
+        return np.zeros(len(self.state_names))
 
     # ------------------------------------------------------------------ readouts
     @property

@@ -1,4 +1,5 @@
-"""Binding stage: equilibrium competitive occupancy, genotype switches and Ki scaling."""
+"""Binding stage: equilibrium competitive occupancy, genotype switches, Ki scaling, species-specific TSPO Ki and the
+in-vivo correction of GABA-A affinities."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sim import Compound, ConfigError, Drug, EquilibriumBinding, Genotype
+from sim import Compound, ConfigError, Drug, EquilibriumBinding, Genotype, presets, simulate_model
 from sim.binding import weighted_occupancy
 
 
@@ -20,8 +21,15 @@ def occupancy(free: np.ndarray, affinity: np.ndarray) -> np.ndarray:
     return np.array([weighted_occupancy(affinity, np.eye(affinity.size)[i], free) for i in range(affinity.size)])
 
 
-def context(drug: Drug, names: tuple[str, ...], genotype: Genotype | None = None) -> SimpleNamespace:
-    return SimpleNamespace(drug=drug, pk=SimpleNamespace(names=names), genotype=genotype or Genotype())
+def context(
+    drug: Drug, names: tuple[str, ...], genotype: Genotype | None = None, species: str = "mouse"
+) -> SimpleNamespace:
+    return SimpleNamespace(
+        drug=drug,
+        pk=SimpleNamespace(names=names),
+        genotype=genotype or Genotype(),
+        species=SimpleNamespace(name=species),
+    )
 
 
 concentrations = st.floats(0.0, 1e6, allow_subnormal=False)
@@ -78,14 +86,15 @@ def drug_two():
 
 
 def test_affinities_are_inverse_ki_in_per_uM():
-    constants = EquilibriumBinding(tspo_ki_scale=2.0).record(context(drug_two(), ("m", "p")))._asdict()
+    binding = EquilibriumBinding(tspo_ki_scale=2.0, gabaa_ki_scale=3.0)
+    constants = binding.record(context(drug_two(), ("m", "p")))._asdict()
     np.testing.assert_allclose(constants["tspo_affinity"], [0.0, 1e3 / 200.0])
-    np.testing.assert_allclose(constants["gabaa_affinity"], [1e3 / 20.0, 1e3 / 10.0])
+    np.testing.assert_allclose(constants["gabaa_affinity"], [1e3 / 60.0, 1e3 / 30.0])
     np.testing.assert_allclose(constants["gabaa_efficacy"], [0.5, 1.0])
 
 
 def test_signal_weights_by_efficacy_and_genotype():
-    binding = EquilibriumBinding()
+    binding = EquilibriumBinding(gabaa_ki_scale=1.0)
     free = np.array([[0.1], [0.02]])  # µM: p at its TSPO Ki, m at its GABA-A Ki
 
     def signal(genotype):
@@ -112,3 +121,50 @@ def test_signal_weights_by_efficacy_and_genotype():
 def test_ki_scales_must_be_positive(name, value):
     with pytest.raises(ConfigError, match=name):
         EquilibriumBinding(**{name: value})
+
+
+def test_tspo_ki_is_species_specific_where_measured():
+    """A human run uses the human Ki of a compound that has one, the rodent Ki otherwise; mouse runs the rodent Ki."""
+    drug = Drug(
+        name="d",
+        compounds={
+            "p": Compound(tspo_ki_nM=91.0, tspo_ki_by_species_nM={"human": 177.0}),
+            "m": Compound(tspo_ki_nM=5000.0),
+        },
+    )
+    binding = EquilibriumBinding()
+    human = binding.record(context(drug, ("p", "m"), species="human")).tspo_affinity
+    mouse = binding.record(context(drug, ("p", "m"), species="mouse")).tspo_affinity
+    np.testing.assert_allclose(human, [1e3 / 177.0, 1e3 / 5000.0])
+    np.testing.assert_allclose(mouse, [1e3 / 91.0, 1e3 / 5000.0])
+    assert drug.borrowed_tspo_ki("human") == ["m"]
+
+
+def test_packaged_diazepam_uses_the_human_placenta_ki_in_human_runs():
+    diazepam = presets.from_overrides(["species=human"]).model().drug.compounds["diazepam"]
+    assert diazepam.tspo_ki_for("human") == 177.0  # Fares & Gavish 1986, human placenta
+    assert diazepam.tspo_ki_for("mouse") == 91.0  # mouse glioblastoma
+
+
+def test_species_ki_must_be_positive():
+    with pytest.raises(ConfigError, match=r"tspo_ki_by_species_nM\.human = -1"):
+        Compound(tspo_ki_by_species_nM={"human": -1.0})
+
+
+def test_in_vivo_gabaa_correction_reproduces_the_midazolam_in_vivo_kd():
+    """The default correction turns midazolam's in-vitro Ki into its in-vivo free Kd of about 59 nM (Videbaek 1993)."""
+    midazolam = presets.from_overrides(["drug=midazolam"]).model()
+    in_vivo_ki = 1e3 / midazolam.binding.record(midazolam).gabaa_affinity[0]
+    assert in_vivo_ki == pytest.approx(59.0, rel=0.02)
+
+
+def test_gabaa_occupancy_and_sedation_at_the_behavioural_test_are_small():
+    """24 h after the last 1 mg/kg dose (day 56) and the 7th 5 mg/kg dose (day 7), GABA-A occupancy is a few % at most.
+
+    With in-vitro (0-4 degC) Ki the 5 mg/kg arm had 41 % occupancy and 20 % sedation at that time.
+    """
+    for experiment, day in (("shi2022_high_dose", 7.0), ("shi2022_low_dose", 56.0)):
+        cfg = presets.from_overrides([f"experiment={experiment}", f"duration_days={day + 0.5}", "output_step_h=1"])
+        ds = simulate_model(cfg.model(), cfg.times_h())
+        assert float(ds.gabaa_occupancy.interp(time=day)) < 0.05, experiment
+        assert float(ds.sedation.interp(time=day)) < 0.03, experiment

@@ -47,19 +47,30 @@ def reference_rhs(m: PruningModel, y, infusion, *, lib=math):
     pk, names = m.pk, m.pk.names
     ka = getattr(pk, f"ka_{m.regimen.route}_per_h")
     bioavailability = getattr(pk, f"bioavailability_{m.regimen.route}")
+    two = [n for n in names if pk.compounds[n].peripheral_volume_l_per_kg > 0]  # peripheral states follow, in order
     depot, amounts = y[0], list(y[1 : 1 + len(names)])
-    ke = {n: LN2 / pk.compounds[n].half_life_h for n in names}
+    peripheral = dict(zip(two, y[1 + len(names) : 1 + len(names) + len(two)]))
+    k12 = {
+        n: pk.compounds[n].intercompartmental_clearance_l_per_h_per_kg / pk.compounds[n].volume_l_per_kg for n in two
+    }
+    k21 = {n: pk.compounds[n].intercompartmental_clearance_l_per_h_per_kg / pk.compounds[n].peripheral_volume_l_per_kg
+           for n in two}  # fmt: skip
+    beta = {n: LN2 / pk.compounds[n].half_life_h for n in names}  # terminal rate
+    ke = {n: beta[n] * (k12[n] + k21[n] - beta[n]) / (k21[n] - beta[n]) if n in two else beta[n] for n in names}
     d = [-ka * depot + bioavailability * infusion]
     for i, name in enumerate(names):
         rate = -ke[name] * amounts[i] + (ka * depot if name == pk.dosed else 0)
         for precursor, fraction in pk.compounds[name].formed_from.items():
             rate += fraction * ke[precursor] * amounts[names.index(precursor)]
+        if name in two:
+            rate += -k12[name] * amounts[i] + k21[name] * peripheral[name]
         d.append(rate)
+    for name in two:
+        d.append(k12[name] * amounts[names.index(name)] - k21[name] * peripheral[name])
     free = [pk.compounds[n].free_fraction * amounts[i] / pk.compounds[n].volume_l_per_kg for i, n in enumerate(names)]
-    ratio = [
-        maximum(free[i], 0) * 1e3 / (m.drug.compounds[n].tspo_ki_nM * m.binding.tspo_ki_scale)
-        for i, n in enumerate(names)
-    ]
+    tspo_ki = [m.drug.compounds[n].tspo_ki_by_species_nM.get(m.species.name, m.drug.compounds[n].tspo_ki_nM)
+               for n in names]  # fmt: skip
+    ratio = [maximum(free[i], 0) * 1e3 / (tspo_ki[i] * m.binding.tspo_ki_scale) for i in range(len(names))]
     has_tspo = 1.0 if m.genotype.tspo_expression > 0 else 0.0
     agonism = has_tspo * sum(r * m.drug.compounds[n].tspo_efficacy for r, n in zip(ratio, names)) / (1 + sum(ratio))
     dep, mg, sp = m.depletion, m.microglia, m.spines
@@ -67,7 +78,7 @@ def reference_rhs(m: PruningModel, y, infusion, *, lib=math):
     resting = m.genotype.tspo_expression * (dep.residual_tspo_fold if depleted else 1.0)
     responsiveness = dep.residual_responsiveness if depleted else 1.0
     n = 1.0 - dep.fraction_depleted
-    a, t, q, su, st = y[len(names) + 1 :]
+    a, t, q, su, st = y[len(names) + len(two) + 1 :]
     drive = maximum(agonism * maximum(t, 0) ** mg.tspo_receptor_coupling * responsiveness, 0)
     s = drive**mg.stimulus_hill / (drive**mg.stimulus_hill + mg.stimulus_ec50**mg.stimulus_hill)
     d.append(mg.activation_rate_per_h * s * (1 - a) - LN2 / mg.deactivation_half_life_h * a)
@@ -79,9 +90,7 @@ def reference_rhs(m: PruningModel, y, infusion, *, lib=math):
     k_tag = (k_eng + e_int) * st_star / (s0 - st_star)
     f_max = e0 * s0 / (1 - sp.baseline_formation_suppression)
     homeostasis = maximum(0, 1 + sp.homeostatic_gain * (s0 - (su + st)) / s0)
-    suppression = maximum(
-        0, 1 - n * (sp.baseline_formation_suppression + sp.activated_formation_suppression * a)
-    )
+    suppression = maximum(0, 1 - n * (sp.baseline_formation_suppression + sp.activated_formation_suppression * a))
     formed = f_max * homeostasis * suppression
     capacity = 1 + mg.engulfment_gain * a
     d.append(formed - k_tag * n * q * su - e_int * su)
@@ -122,16 +131,22 @@ def distinct_model(rng: np.random.Generator) -> PruningModel:
             "parent": Compound(molar_mass_g_per_mol=300 * pos(), tspo_ki_nM=100 * pos(), gabaa_ki_nM=10 * pos(),
                                tspo_efficacy=frac(), gabaa_efficacy=frac()),
             "metabolite": Compound(molar_mass_g_per_mol=250 * pos(), tspo_ki_nM=300 * pos(), gabaa_ki_nM=20 * pos(),
-                                   tspo_efficacy=frac(), gabaa_efficacy=frac()),
+                                   tspo_efficacy=frac(), gabaa_efficacy=frac(),
+                                   tspo_ki_by_species_nM={"other": 1e4 * pos()}),
         },
     )  # fmt: skip
     pk = LinearChainPK(
         dosed="parent",
         compounds={
-            "parent": CompoundPK(half_life_h=pos(), volume_l_per_kg=pos(), free_fraction=frac(),
-                                 brain_plasma_ratio=pos()),
-            "metabolite": CompoundPK(half_life_h=pos(), volume_l_per_kg=pos(), free_fraction=frac(),
-                                     brain_plasma_ratio=pos(), formed_from={"parent": frac()}),
+            # peripheral compartments whose return rate k21 >= 0.3 * 30 / 30 = 0.3 1/h exceeds the terminal rate
+            # ln2 / (10 * 0.3 h) = 0.23 1/h, as CompoundPK requires (one-compartment kinetics: tests/test_pk.py)
+            "parent": CompoundPK(half_life_h=10 * pos(), volume_l_per_kg=pos(), free_fraction=frac(),
+                                 brain_plasma_ratio=pos(), peripheral_volume_l_per_kg=pos(),
+                                 intercompartmental_clearance_l_per_h_per_kg=30 * pos()),
+            "metabolite": CompoundPK(half_life_h=10 * pos(), volume_l_per_kg=pos(), free_fraction=frac(),
+                                     brain_plasma_ratio=pos(), formed_from={"parent": frac()},
+                                     peripheral_volume_l_per_kg=pos(),
+                                     intercompartmental_clearance_l_per_h_per_kg=30 * pos()),
         },
         ka_ip_per_h=pos(), ka_sc_per_h=pos(), ka_oral_per_h=pos(),
         bioavailability_ip=frac(), bioavailability_sc=frac(), bioavailability_oral=frac(),
@@ -162,6 +177,7 @@ def distinct_model(rng: np.random.Generator) -> PruningModel:
 
 def numeric_fields(model: PruningModel):
     """(path, field, owner) for every float parameter of the model's stages, nested compounds included."""
+
     def walk(path, obj):
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
@@ -305,7 +321,7 @@ def test_symbolic_chain_equals_the_reference_equations():
 
 
 # ---------------------------------------------------------------------------------------------- no stale kernels
-STAGE_TEMPLATE = '''
+STAGE_TEMPLATE = """
 from typing import NamedTuple
 from sim.core.maths import stage_function, zeros
 
@@ -322,7 +338,7 @@ def decay_rhs(p, state, upstream, out):
 class Decay:
     group = "probe"
     rhs = staticmethod(decay_rhs)
-'''
+"""
 
 
 def test_editing_a_stage_function_recompiles_the_kernel(tmp_path, monkeypatch):
@@ -373,3 +389,14 @@ def test_one_registry_feeds_the_model_the_run_config_and_the_schemas():
     for stage in PruningModel().chain:
         assert isinstance(stage, Stage), type(stage)  # state_names, record, initial_state, rhs
         assert isinstance(stage.state_names, tuple)
+
+
+def test_species_specific_tspo_ki_enters_the_kernel():
+    """The TSPO Ki measured in the run's species replaces the rodent Ki (reference and kernel agree, and differ)."""
+    rng = np.random.default_rng(6)
+    base = distinct_model(rng)
+    other = dataclasses.replace(base, species=dataclasses.replace(base.species, name="other"))
+    y = random_state(base, rng)
+    got_base, got_other = base.compiled_rhs()(0.0, y, 0.3), other.compiled_rhs()(0.0, y, 0.3)
+    np.testing.assert_allclose(got_other, reference_rhs(other, y, 0.3), rtol=1e-12, atol=1e-15)
+    assert not np.allclose(got_other, got_base, rtol=1e-9)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,7 +17,17 @@ import pytest
 from conftest import diazepam_drug
 from scipy.linalg import expm
 
-from sim import Compound, CompoundPK, ConfigError, DosingRegimen, Drug, LinearChainPK, OdeEngine, simulate_model
+from sim import (
+    Compound,
+    CompoundPK,
+    ConfigError,
+    DosingRegimen,
+    Drug,
+    LinearChainPK,
+    OdeEngine,
+    presets,
+    simulate_model,
+)
 from sim.pk import free_brain_concentration
 
 RTOL, ATOL_UM = 1e-6, 1e-9
@@ -250,3 +261,139 @@ def test_compounds_given_as_dicts_become_dataclasses():
 
 def test_fixture_drug_matches_fixture_pk(model):
     assert set(model.pk.names) <= set(diazepam_drug().compounds)
+
+
+# ---------------------------------------------------------------------------------------------- two compartments
+def two_compartment_model(model, route: str, dose: float, **compound_kwargs):
+    """One drug with a peripheral compartment (distinct values for every constant)."""
+    values = dict(half_life_h=30.0, volume_l_per_kg=0.3, free_fraction=0.05, brain_plasma_ratio=0.6,
+                  peripheral_volume_l_per_kg=1.7, intercompartmental_clearance_l_per_h_per_kg=0.4)  # fmt: skip
+    values.update(compound_kwargs)
+    pk = LinearChainPK(dosed="x", compounds={"x": CompoundPK(**values)}, ka_oral_per_h=2.5, bioavailability_oral=0.9)
+    drug = Drug(name="x", compounds={"x": Compound(molar_mass_g_per_mol=300.0, tspo_ki_nM=50.0)})
+    regimen = DosingRegimen(route=route, dose_mg_per_kg=dose, dose_days=[0.0])
+    return dataclasses.replace(model, drug=drug, pk=pk, regimen=regimen)
+
+
+def test_two_compartment_iv_bolus_matches_the_biexponential_solution(model):
+    r"""i.v. bolus: :math:`C(t) = \frac{D}{V_1}\,[\frac{\alpha - k_{21}}{\alpha - \beta} e^{-\alpha t}
+    + \frac{k_{21} - \beta}{\alpha - \beta} e^{-\beta t}]`, with :math:`\beta = \ln 2 / t_{1/2}` the input half-life."""
+    model = two_compartment_model(model, "iv", 2.0)
+    x = model.pk.compounds["x"]
+    v1, v2, q = 0.3, 1.7, 0.4
+    k12, k21, beta = q / v1, q / v2, math.log(2) / 30.0
+    k10 = x.ke
+    # the two exponents are the roots of s^2 - (k10 + k12 + k21) s + k10 k21 = 0, computed independently here
+    a, b = k10 + k12 + k21, k10 * k21
+    alpha, beta_root = (a + math.sqrt(a * a - 4 * b)) / 2, (a - math.sqrt(a * a - 4 * b)) / 2
+    assert beta_root == pytest.approx(beta, rel=1e-12)  # k10 was derived so that the terminal half-life is the input
+    t = np.linspace(0.0, 96.0, 193)
+    ds = simulate_model(model, t)
+    dose = umol_per_kg(model, 2.0)
+    expected = dose / v1 * ((alpha - k21) * np.exp(-alpha * t) + (k21 - beta) * np.exp(-beta * t)) / (alpha - beta)
+    np.testing.assert_allclose(ds.plasma_concentration.sel(compound="x"), expected, rtol=RTOL, atol=ATOL_UM)
+    np.testing.assert_allclose(ds.brain_free_concentration.sel(compound="x"), 0.05 * expected, rtol=RTOL, atol=ATOL_UM)
+    # clearance times AUC equals the dose: CL = k10 V1
+    auc = dose / v1 * ((alpha - k21) / alpha + (k21 - beta) / beta) / (alpha - beta)
+    assert k10 * v1 * auc == pytest.approx(dose, rel=1e-12)
+
+
+def test_two_compartment_mass_balance_and_state_layout():
+    pk = LinearChainPK(
+        dosed="a",
+        compounds={
+            "a": CompoundPK(half_life_h=20.0, volume_l_per_kg=0.2, peripheral_volume_l_per_kg=0.9,
+                            intercompartmental_clearance_l_per_h_per_kg=0.1),
+            "b": CompoundPK(half_life_h=50.0, formed_from={"a": 1.0}),
+        },
+    )  # fmt: skip
+    assert pk.state_names == ("depot", "amount_a", "amount_b", "peripheral_amount_a")
+    matrix = pk.rate_matrix("oral")
+    # depot -> a, a <-> peripheral and a -> b conserve mass; only b is eliminated
+    np.testing.assert_allclose(matrix.sum(axis=0), [0.0, 0.0, -math.log(2) / 50.0, 0.0], atol=1e-15)
+    assert matrix[3, 1] == pytest.approx(0.1 / 0.2) and matrix[1, 3] == pytest.approx(0.1 / 0.9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"peripheral_volume_l_per_kg": 1.0}, "intercompartmental_clearance_l_per_h_per_kg"),
+        ({"intercompartmental_clearance_l_per_h_per_kg": 1.0}, "peripheral_volume_l_per_kg"),
+        ({"peripheral_volume_l_per_kg": -1.0}, "peripheral_volume_l_per_kg"),
+        ({"half_life_h": 1.0, "peripheral_volume_l_per_kg": 10.0, "intercompartmental_clearance_l_per_h_per_kg": 0.1},
+         "k21 must exceed"),
+    ],
+)  # fmt: skip
+def test_invalid_two_compartment_settings_are_rejected(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        CompoundPK(**kwargs)
+
+
+def human_single_dose(dose_mg: float = 10.0):
+    cfg = presets.from_overrides(
+        ["species=human", "regimen=single_dose", "regimen.route=oral", f"regimen.dose_mg={dose_mg}",
+         "duration_days=11", "output_step_h=0.05"]
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="extrapolations"):
+        ds = simulate_model(cfg.model(), cfg.times_h())
+    return cfg.model(), ds
+
+
+def test_human_oral_diazepam_matches_single_dose_studies():
+    """10 mg oral diazepam in healthy men: Cmax 406 ng/mL and terminal half-life 44.2 h (Greenblatt et al. 1989,
+    n = 48), Tmax 0.9 h (Divoll et al. 1983), clearance 20-32 mL/min (Klotz et al. 1975).
+
+    The central volume was chosen to give the Cmax (so Cmax checks the implementation, not an independent
+    prediction); Tmax and clearance are not fitted. The one-compartment model gave a Cmax of 118 ng/mL.
+    """
+    model, ds = human_single_dose()
+    diazepam = model.pk.compounds["diazepam"]
+    ng_per_ml = ds.plasma_concentration.sel(compound="diazepam").values * 284.74  # µM * g/mol = ng/mL
+    t_h = ds.time.values * 24.0
+    peak = int(np.argmax(ng_per_ml))
+    assert ng_per_ml[peak] == pytest.approx(406.0, rel=0.1)
+    assert 0.5 <= t_h[peak] <= 1.3  # Divoll et al. 1983: mean 0.9 h
+    late = (t_h >= 96.0) & (t_h <= 240.0)
+    slope = np.polyfit(t_h[late], np.log(ng_per_ml[late]), 1)[0]
+    assert math.log(2) / -slope == pytest.approx(44.2, rel=0.02)
+    clearance_ml_per_min = diazepam.ke * diazepam.volume_l_per_kg * model.species.body_weight_kg * 1e3 / 60.0
+    assert 20.0 <= clearance_ml_per_min <= 32.0
+
+
+def test_human_brain_exposure_follows_the_free_fraction():
+    """Free-drug hypothesis: brain/plasma = fu / fu,brain with the rat brain tissue binding (Friedman et al. 1986).
+
+    Human diazepam and nordiazepam bind plasma protein 13x and 5x more than in rat, so their brain/plasma ratios
+    must be that much lower than the rat ratios (4.5 and 3.5), not equal to them.
+    """
+    human = presets.from_overrides(["species=human"]).model().pk.compounds
+    rat = presets.from_overrides(["species=rat"]).model().pk.compounds
+    for name in ("diazepam", "nordiazepam"):
+        fu_brain_rat = rat[name].free_fraction / rat[name].brain_plasma_ratio
+        assert human[name].brain_plasma_ratio == pytest.approx(human[name].free_fraction / fu_brain_rat, rel=0.02)
+        assert human[name].brain_plasma_ratio < rat[name].brain_plasma_ratio / 4
+
+
+def exposure(species: str, drug: str = "diazepam") -> dict[str, float]:
+    """Total plasma AUC over 48 h after one 5 mg/kg i.p. dose [µM h] per compound."""
+    cfg = presets.from_overrides([f"species={species}", f"drug={drug}", "regimen=single_dose", "duration_days=2",
+                                  "output_step_h=0.1"])  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "microglia and spine parameters", UserWarning)  # rat: PK only here
+        ds = simulate_model(cfg.model(), cfg.times_h())
+    auc = ds.plasma_concentration.integrate("time") * 24.0
+    return {name: float(auc.sel(compound=name)) for name in ds.compound.values}
+
+
+def test_metabolite_exposure_follows_marcucci_1970():
+    """Rat: oxazepam practically undetectable; mouse: nordiazepam and oxazepam accumulate, N-methyloxazepam
+    (temazepam) is not formed in either species."""
+    rat, mouse = exposure("rat"), exposure("mouse")
+    assert rat["oxazepam"] < 0.01 * rat["diazepam"] and rat["temazepam"] == 0.0
+    assert mouse["temazepam"] == 0.0
+    assert mouse["nordiazepam"] > rat["nordiazepam"] and mouse["oxazepam"] > 0.5 * mouse["diazepam"]
+
+
+def test_chlordiazepoxide_forms_nordiazepam():
+    auc = exposure("mouse", "chlordiazepoxide")
+    assert auc["nordiazepam"] > 0.1 * auc["chlordiazepoxide"] and auc["oxazepam"] > 0.0

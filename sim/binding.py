@@ -129,3 +129,17 @@ class EquilibriumBinding:
             "tspo_agonism": p.tspo_present * weighted_occupancy(p.tspo_affinity, p.tspo_efficacy, free),
             "gabaa_agonism": p.gabaa_sensitivity * weighted_occupancy(p.gabaa_affinity, p.gabaa_efficacy, free),
         }
+
+
+def binding_provenance(model: Any) -> str:
+    """One sentence on where the run's binding constants come from (for the caveat of non-mouse runs)."""
+    species = model.species.name
+    borrowed = model.drug.borrowed_tspo_ki(species, tuple(model.pk.names))
+    own = [name for name in model.pk.names if name not in borrowed]
+    parts = []
+    if own:
+        parts.append(f"TSPO Ki measured in {species} for {', '.join(own)}")
+    if borrowed:
+        parts.append(f"rodent or assumed TSPO Ki for {', '.join(borrowed)}")
+    parts.append("GABA-A Ki are rodent in-vitro values scaled to in-vivo affinity")
+    return "; ".join(parts)

@@ -17,6 +17,7 @@ import xarray as xr
 import yaml
 
 from sim import library
+from sim.binding import binding_provenance
 from sim.checks import check_run
 from sim.core.params import ConfigError, check_positive, param
 from sim.core.results import finalize
@@ -67,9 +68,13 @@ class RunConfig:
         long_name="refuse a run whose arrays are estimated to need more memory than this (sim.checks)",
         source="convention: a quarter of a 16-GiB workstation",
     )
-    animate: bool = param(False, units="", long_name="write dendrite.gif next to the result (CLI; sim.animate)", source="")
+    animate: bool = param(
+        False, units="", long_name="write dendrite.gif next to the result (CLI; sim.animate)", source=""
+    )
     animation_fps: int = param(12, units="1/s", long_name="frames per second of dendrite.gif (animate=true)", source="")
-    animation_frames: int = param(120, units="1", long_name="number of frames of dendrite.gif (animate=true)", source="")
+    animation_frames: int = param(
+        120, units="1", long_name="number of frames of dendrite.gif (animate=true)", source=""
+    )
     calibration: str = param("shi2022", units="", long_name="calibration option or file", source="")
 
     def __post_init__(self) -> None:
@@ -268,8 +273,8 @@ def model_attributes(model: PruningModel) -> dict[str, Any]:
     if model.species.name != CALIBRATED_SPECIES:
         caveat = (
             f"microglia and spine parameters are calibrated to {CALIBRATED_SPECIES} somatosensory cortex under daily "
-            f"pulse exposure; spine and behaviour outputs for {model.species.name} are extrapolations (PK and "
-            "receptor occupancy rest on that species' own data)"
+            f"pulse exposure; spine and behaviour outputs for {model.species.name} are extrapolations (PK from "
+            f"{model.species.name} studies where sim/configs/compound_pk cites them; {binding_provenance(model)})"
         )
         warnings.warn(caveat, UserWarning, stacklevel=3)
         attrs["caveat"] = caveat
@@ -281,10 +286,7 @@ def simulate_model(model: PruningModel, times_h: np.ndarray, engine: Any = None,
     engine = engine or OdeEngine()
     times_h = np.asarray(times_h, dtype=float)
     duration_days = float(times_h[-1]) / 24.0 if times_h.size else 0.0
-    checked = check_run(
-        model, engine, duration_days, times_h.size, MEMORY_LIMIT_GIB, dose_limit=library.max_daily_dose
-    )
+    checked = check_run(model, engine, duration_days, times_h.size, MEMORY_LIMIT_GIB, dose_limit=library.max_daily_dose)
     ds = engine.simulate(model, times_h, np.random.default_rng(seed))
     attrs = {**model_attributes(model), **calibration_attributes(calibration_of(model)), **checked}
     return finalize(ds, config=config_yaml(model), seed=seed, engine=_engine_description(engine), attrs=attrs)
-

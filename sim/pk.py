@@ -11,15 +11,16 @@ optional peripheral compartment:
                 + k_{21,i} P_i, \qquad
     \dot P_i = k_{12,i} A_i - k_{21,i} P_i,
 
-with amounts in µmol/kg, :math:`k_{12,i} = Q_i / V_i` and :math:`k_{21,i} = Q_i / V_{2,i}` (intercompartmental
-clearance :math:`Q_i` [L/h/kg], central and peripheral volumes :math:`V_i, V_{2,i}` [L/kg]). Metabolites form from
+with amounts in µmol/kg, distribution rate constant :math:`k_{12,i}` [1/h] and return rate constant
+:math:`k_{21,i} = k_{12,i} V_i / V_{2,i}` (central and peripheral volumes :math:`V_i, V_{2,i}` [L/kg]; the
+intercompartmental clearance is :math:`Q_i = k_{12,i} V_i`). Metabolites form from
 the central compartment. ``half_life_h`` is the published *terminal* half-life, :math:`\beta_i = \ln 2 / t_{1/2,i}`;
 the elimination rate constant that gives it is
 
 .. math::
 
     k_{10,i} = \beta_i\,\frac{k_{12,i} + k_{21,i} - \beta_i}{k_{21,i} - \beta_i}
-    \quad (\text{one compartment: } Q_i = 0,\ k_{10,i} = \beta_i),
+    \quad (\text{one compartment: } k_{12,i} = 0,\ k_{10,i} = \beta_i),
 
 the smaller root of :math:`s^2 - (k_{10} + k_{12} + k_{21}) s + k_{10} k_{21} = 0` solved for :math:`k_{10}`.
 Plasma concentration is :math:`C_i = A_i / V_i` [µM], free brain concentration :math:`C^{u}_{b,i} = f_{u,i} C_i`
@@ -101,10 +102,10 @@ class CompoundPK:
         long_name="peripheral compartment volume (0: one-compartment compound)",
         source="set per compound and species in sim/configs/compound_pk/",
     )
-    intercompartmental_clearance_l_per_h_per_kg: float = param(
+    distribution_rate_per_h: float = param(
         0.0,
-        units="L/h/kg",
-        long_name="clearance between central and peripheral compartment (0: one-compartment compound)",
+        units="1/h",
+        long_name="central -> peripheral rate constant k12 = Q / V (0: one-compartment compound)",
         source="set per compound and species in sim/configs/compound_pk/",
     )
     free_fraction: float = param(
@@ -129,21 +130,20 @@ class CompoundPK:
 
     def __post_init__(self) -> None:
         check_positive(self, "half_life_h", "volume_l_per_kg", "brain_plasma_ratio")
-        check_positive(
-            self, "peripheral_volume_l_per_kg", "intercompartmental_clearance_l_per_h_per_kg", allow_zero=True
-        )
+        check_positive(self, "peripheral_volume_l_per_kg", "distribution_rate_per_h", allow_zero=True)
         check_fraction(self, "free_fraction")
-        v2, q = self.peripheral_volume_l_per_kg, self.intercompartmental_clearance_l_per_h_per_kg
-        if (v2 > 0) != (q > 0):
+        v2, k12 = self.peripheral_volume_l_per_kg, self.distribution_rate_per_h
+        if (v2 > 0) != (k12 > 0):
             raise ConfigError(
-                f"peripheral_volume_l_per_kg = {v2!r} and intercompartmental_clearance_l_per_h_per_kg = {q!r} are "
-                "not allowed together: give both > 0 (two compartments) or both 0 (one compartment)"
+                f"peripheral_volume_l_per_kg = {v2!r} and distribution_rate_per_h = {k12!r} are not allowed "
+                "together: give both > 0 (two compartments) or both 0 (one compartment)"
             )
-        if self.two_compartment and q / v2 <= self.terminal_rate:
+        if self.two_compartment and self.k21 <= self.terminal_rate:
             raise ConfigError(
-                f"intercompartmental_clearance_l_per_h_per_kg / peripheral_volume_l_per_kg = {q / v2:g} 1/h is not "
-                f"allowed with half_life_h = {self.half_life_h!r}: the return rate k21 must exceed the terminal rate "
-                f"ln2/half_life_h = {self.terminal_rate:g} 1/h"
+                f"distribution_rate_per_h = {k12!r} with volume_l_per_kg = {self.volume_l_per_kg!r} and "
+                f"peripheral_volume_l_per_kg = {v2!r} is not allowed with half_life_h = {self.half_life_h!r}: the "
+                f"return rate k21 = k12 V / V2 = {self.k21:g} 1/h must exceed the terminal rate ln2/half_life_h = "
+                f"{self.terminal_rate:g} 1/h"
             )
         for precursor, fraction in self.formed_from.items():
             if not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
@@ -161,15 +161,15 @@ class CompoundPK:
 
     @property
     def k12(self) -> float:
-        """Central -> peripheral rate constant :math:`Q / V_1` [1/h] (0 for one compartment)."""
-        return self.intercompartmental_clearance_l_per_h_per_kg / self.volume_l_per_kg
+        """Central -> peripheral rate constant :math:`k_{12}` [1/h] (0 for one compartment)."""
+        return self.distribution_rate_per_h
 
     @property
     def k21(self) -> float:
-        """Peripheral -> central rate constant :math:`Q / V_2` [1/h] (0 for one compartment)."""
+        """Peripheral -> central rate constant :math:`k_{21} = k_{12} V / V_2` [1/h] (0 for one compartment)."""
         if not self.two_compartment:
             return 0.0
-        return self.intercompartmental_clearance_l_per_h_per_kg / self.peripheral_volume_l_per_kg
+        return self.distribution_rate_per_h * self.volume_l_per_kg / self.peripheral_volume_l_per_kg
 
     @property
     def ke(self) -> float:

@@ -267,7 +267,7 @@ def test_fixture_drug_matches_fixture_pk(model):
 def two_compartment_model(model, route: str, dose: float, **compound_kwargs):
     """One drug with a peripheral compartment (distinct values for every constant)."""
     values = dict(half_life_h=30.0, volume_l_per_kg=0.3, free_fraction=0.05, brain_plasma_ratio=0.6,
-                  peripheral_volume_l_per_kg=1.7, intercompartmental_clearance_l_per_h_per_kg=0.4)  # fmt: skip
+                  peripheral_volume_l_per_kg=1.7, distribution_rate_per_h=1.3)  # fmt: skip
     values.update(compound_kwargs)
     pk = LinearChainPK(dosed="x", compounds={"x": CompoundPK(**values)}, ka_oral_per_h=2.5, bioavailability_oral=0.9)
     drug = Drug(name="x", compounds={"x": Compound(molar_mass_g_per_mol=300.0, tspo_ki_nM=50.0)})
@@ -280,8 +280,8 @@ def test_two_compartment_iv_bolus_matches_the_biexponential_solution(model):
     + \frac{k_{21} - \beta}{\alpha - \beta} e^{-\beta t}]`, with :math:`\beta = \ln 2 / t_{1/2}` the input half-life."""
     model = two_compartment_model(model, "iv", 2.0)
     x = model.pk.compounds["x"]
-    v1, v2, q = 0.3, 1.7, 0.4
-    k12, k21, beta = q / v1, q / v2, math.log(2) / 30.0
+    v1, v2, k12 = 0.3, 1.7, 1.3
+    k21, beta = k12 * v1 / v2, math.log(2) / 30.0  # intercompartmental clearance Q = k12 V1 = k21 V2
     k10 = x.ke
     # the two exponents are the roots of s^2 - (k10 + k12 + k21) s + k10 k21 = 0, computed independently here
     a, b = k10 + k12 + k21, k10 * k21
@@ -303,7 +303,7 @@ def test_two_compartment_mass_balance_and_state_layout():
         dosed="a",
         compounds={
             "a": CompoundPK(half_life_h=20.0, volume_l_per_kg=0.2, peripheral_volume_l_per_kg=0.9,
-                            intercompartmental_clearance_l_per_h_per_kg=0.1),
+                            distribution_rate_per_h=0.5),
             "b": CompoundPK(half_life_h=50.0, formed_from={"a": 1.0}),
         },
     )  # fmt: skip
@@ -311,17 +311,16 @@ def test_two_compartment_mass_balance_and_state_layout():
     matrix = pk.rate_matrix("oral")
     # depot -> a, a <-> peripheral and a -> b conserve mass; only b is eliminated
     np.testing.assert_allclose(matrix.sum(axis=0), [0.0, 0.0, -math.log(2) / 50.0, 0.0], atol=1e-15)
-    assert matrix[3, 1] == pytest.approx(0.1 / 0.2) and matrix[1, 3] == pytest.approx(0.1 / 0.9)
+    assert matrix[3, 1] == pytest.approx(0.5) and matrix[1, 3] == pytest.approx(0.5 * 0.2 / 0.9)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"peripheral_volume_l_per_kg": 1.0}, "intercompartmental_clearance_l_per_h_per_kg"),
-        ({"intercompartmental_clearance_l_per_h_per_kg": 1.0}, "peripheral_volume_l_per_kg"),
+        ({"peripheral_volume_l_per_kg": 1.0}, "distribution_rate_per_h"),
+        ({"distribution_rate_per_h": 1.0}, "peripheral_volume_l_per_kg"),
         ({"peripheral_volume_l_per_kg": -1.0}, "peripheral_volume_l_per_kg"),
-        ({"half_life_h": 1.0, "peripheral_volume_l_per_kg": 10.0, "intercompartmental_clearance_l_per_h_per_kg": 0.1},
-         "k21 must exceed"),
+        ({"half_life_h": 1.0, "peripheral_volume_l_per_kg": 10.0, "distribution_rate_per_h": 0.1}, "k21 = k12 V / V2"),
     ],
 )  # fmt: skip
 def test_invalid_two_compartment_settings_are_rejected(kwargs, match):

@@ -41,7 +41,7 @@ class Compound:
         1.0,
         units="1",
         long_name="intrinsic efficacy at TSPO for microglial activation (1: full agonist)",
-        source="assumption: all TSPO ligands act as agonists on microglia (Shi et al. 2022: XBD173 mimics diazepam)",
+        source="assumption: all TSPO ligands act as agonists on microglia (XBD173 mimics diazepam, [shi2022])",
     )
     gabaa_efficacy: float = param(
         1.0,

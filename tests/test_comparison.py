@@ -58,7 +58,11 @@ def test_summary_table_stacks_summaries_with_units():
 
 
 def test_clinically_equivalent_doses_differ_in_tspo_not_gabaa_occupancy():
-    """Human equivalents of 10 mg diazepam: similar GABA-A occupancy range, TSPO occupancy far apart."""
+    """Human equivalents of 10 mg diazepam: GABA-A occupancy within one order of magnitude, TSPO far apart.
+
+    At in-vivo affinities (sim.binding: in-vitro Ki scaled by gabaa_ki_scale) therapeutic doses occupy only a small
+    fraction of the benzodiazepine sites; what separates the drugs is TSPO occupancy.
+    """
     doses = {k: v for k, v in equivalent_doses(10.0).items() if k in ("diazepam", "alprazolam", "lorazepam")}
     runs = simulate_variants(
         drug_variants(doses, "dose_mg"), common=["species=human", "regimen=human_daily_oral", *SHORT]
@@ -66,7 +70,8 @@ def test_clinically_equivalent_doses_differ_in_tspo_not_gabaa_occupancy():
     table = summary_table(runs, dim="drug")
     tspo, gabaa = table.mean_tspo_occupancy, table.mean_gabaa_occupancy
     assert float(tspo.sel(drug="diazepam")) > 100 * float(tspo.drop_sel(drug="diazepam").max())
-    assert float(gabaa.min()) > 0.1  # all clinically active at the benzodiazepine site
+    assert float(gabaa.min()) > 0.005  # every drug does occupy the benzodiazepine site
+    assert float(gabaa.max()) < 10 * float(gabaa.min())  # clinically equivalent: same order of magnitude
 
 
 def test_taper_delays_recovery_compared_with_stopping_when_the_taper_starts():

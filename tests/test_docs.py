@@ -58,7 +58,7 @@ def test_compound_and_pk_tables_list_every_file(text):
                 re.M,
             ), path
     diazepam = next(line for line in text.splitlines() if line.startswith("| diazepam | 284.74"))
-    assert "| 91 |" in diazepam and "wikigenes" in diazepam
+    assert "| 91 |" in diazepam and "[pmid6521970]" in diazepam
 
 
 def test_rst_to_markdown():

@@ -54,10 +54,20 @@ class RunConfig:
     engine: Any = field(default_factory=OdeEngine)
     name: str = param("run", units="", long_name="experiment name", source="")
     duration_days: float = param(
-        70.0, units="d", long_name="simulated time after time zero", source="Shi et al. 2022 follow-up to day 56-70"
+        70.0,
+        units="d",
+        long_name="simulated time after time zero",
+        source="[shi2022] as reported by [pz2022]: recovery by about day 56",
     )
-    output_step_h: float = param(1.0, units="h", long_name="spacing of the output grid", source="convention")
-    seed: int = param(0, units="1", long_name="seed of the random number generator (agent engine)", source="convention")
+    output_step_h: float = param(
+        1.0, units="h", long_name="spacing of the output grid", source="assumption: resolves the daily dose pulses"
+    )
+    seed: int = param(
+        0,
+        units="1",
+        long_name="seed of the random number generator (agent engine)",
+        source="assumption: any fixed seed makes a run reproducible; 0 by convention",
+    )
     tags: list[str] = param([], units="", long_name="free-form labels", source="")
     figure: bool = param(True, units="", long_name="write timecourse.png next to the result (CLI)", source="")
     output_file: str = param("result.nc", units="", long_name="result file name in the run directory (CLI)", source="")
@@ -65,11 +75,15 @@ class RunConfig:
         4.0,
         units="GiB",
         long_name="refuse a run whose arrays are estimated to need more memory than this (sim.checks)",
-        source="convention: a quarter of a 16-GiB workstation",
+        source="assumption: a quarter of a 16-GiB workstation",
     )
-    animate: bool = param(False, units="", long_name="write dendrite.gif next to the result (CLI; sim.animate)", source="")
+    animate: bool = param(
+        False, units="", long_name="write dendrite.gif next to the result (CLI; sim.animate)", source=""
+    )
     animation_fps: int = param(12, units="1/s", long_name="frames per second of dendrite.gif (animate=true)", source="")
-    animation_frames: int = param(120, units="1", long_name="number of frames of dendrite.gif (animate=true)", source="")
+    animation_frames: int = param(
+        120, units="1", long_name="number of frames of dendrite.gif (animate=true)", source=""
+    )
     calibration: str = param("shi2022", units="", long_name="calibration option or file", source="")
 
     def __post_init__(self) -> None:
@@ -281,10 +295,7 @@ def simulate_model(model: PruningModel, times_h: np.ndarray, engine: Any = None,
     engine = engine or OdeEngine()
     times_h = np.asarray(times_h, dtype=float)
     duration_days = float(times_h[-1]) / 24.0 if times_h.size else 0.0
-    checked = check_run(
-        model, engine, duration_days, times_h.size, MEMORY_LIMIT_GIB, dose_limit=library.max_daily_dose
-    )
+    checked = check_run(model, engine, duration_days, times_h.size, MEMORY_LIMIT_GIB, dose_limit=library.max_daily_dose)
     ds = engine.simulate(model, times_h, np.random.default_rng(seed))
     attrs = {**model_attributes(model), **calibration_attributes(calibration_of(model)), **checked}
     return finalize(ds, config=config_yaml(model), seed=seed, engine=_engine_description(engine), attrs=attrs)
-

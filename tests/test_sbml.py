@@ -9,6 +9,7 @@ drinking-water run (infusion-rate events). COPASI, if python-copasi is installed
 from __future__ import annotations
 
 import dataclasses
+import locale
 from xml.etree import ElementTree
 
 import libsbml
@@ -164,8 +165,15 @@ def test_export_is_generic_over_the_stages_of_the_chain():
 
 
 def simulate_copasi(text: str, model: sim.PruningModel, end_h: float) -> dict[str, np.ndarray]:
-    """States every hour from 0 to ``end_h`` [h] simulated by COPASI (LSODA) from the SBML text."""
-    copasi = pytest.importorskip("COPASI")
+    """States every hour from 0 to ``end_h`` [h] simulated by COPASI (LSODA) from the SBML text.
+
+    COPASI sets the process locale to "C" (ASCII file encoding for every later test): it is restored afterwards.
+    """
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        copasi = pytest.importorskip("COPASI")
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
     datamodel = copasi.CRootContainer.addDatamodel()
     try:
         assert datamodel.importSBMLFromString(text)
@@ -191,6 +199,7 @@ def simulate_copasi(text: str, model: sim.PruningModel, end_h: float) -> dict[st
         }
     finally:
         copasi.CRootContainer.removeDatamodel(datamodel)
+        locale.setlocale(locale.LC_ALL, saved)
 
 
 def test_copasi_reproduces_simulate_model(arm):

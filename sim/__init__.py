@@ -43,6 +43,16 @@ def load_config(overrides: list[str] | None = None) -> RunConfig:
     return _load(overrides)
 
 
+def to_sbml(model_or_config, path=None, **options) -> str:
+    """SBML Level 3 document of a model or run configuration, from the stage functions (:func:`sim.sbml.to_sbml`).
+
+    Imports python-libsbml and sympy on first use.
+    """
+    from sim.sbml import to_sbml as _to_sbml
+
+    return _to_sbml(model_or_config, path, **options)
+
+
 __all__ = [
     "AgentEngine",
     "BehaviouralReadout",
@@ -67,4 +77,5 @@ __all__ = [
     "presets",
     "simulate",
     "simulate_model",
+    "to_sbml",
 ]

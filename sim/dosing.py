@@ -46,64 +46,85 @@ class DosingRegimen:
         "ip",
         units="",
         long_name="route of administration",
-        source="assumption: Shi et al. 2022 route not verified (science.md §1); i.p. bolus is the common lab route",
+        source="assumption: the route of [shi2022] is not verified ([alzforum2022] says the mice were 'fed' diazepam); "
+        "an i.p. bolus is the common laboratory route",
     )
     dose_mg_per_kg: float = param(
         5.0,
         units="mg/kg",
         long_name="dose per administration (per day for drinking water)",
-        source="Shi et al. 2022 via Alzforum/PZ (science.md §1)",
+        source="[shi2022] as reported by [alzforum2022] and [pz2022]: 5 mg/kg/day for 1 week (high dose)",
     )
     dose_mg: float | None = param(
         None,
         units="mg",
         long_name="absolute dose per administration (humans); overrides dose_mg_per_kg using the species body weight",
-        source="user input",
+        source="assumption: unset (user setting); the dose follows dose_mg_per_kg",
     )
     interval_h: float = param(
         24.0,
         units="h",
         long_name="interval between administrations",
-        source="Shi et al. 2022: once daily (science.md §1)",
+        source="[shi2022] as reported by [alzforum2022] and [pz2022]: once daily",
     )
-    start_day: float = param(0.0, units="d", long_name="day of the first administration", source="convention")
+    start_day: float = param(
+        0.0, units="d", long_name="day of the first administration", source="assumption: time zero is the first dose"
+    )
     stop_day: float = param(
         7.0,
         units="d",
         long_name="withdrawal: no administration at or after this day",
-        source="Shi et al. 2022: 1 week (science.md §1)",
+        source="[shi2022] as reported by [alzforum2022] and [pz2022]: 1 week at 5 mg/kg/day",
     )
     dose_days: list[float] = param(
-        [], units="d", long_name="explicit administration days (replaces the interval schedule)", source="user input"
+        [],
+        units="d",
+        long_name="explicit administration days (replaces the interval schedule)",
+        source="assumption: none (user setting); the interval schedule applies",
     )
     dose_amounts_mg_per_kg: list[float] = param(
         [],
         units="mg/kg",
         long_name="per-administration amounts for dose_days (empty: dose_mg_per_kg each)",
-        source="user input",
+        source="assumption: none (user setting); every administration is dose_mg_per_kg",
     )
     missed_doses: list[int] = param(
-        [], units="1", long_name="0-based indices of scheduled administrations that are skipped", source="user input"
+        [],
+        units="1",
+        long_name="0-based indices of scheduled administrations that are skipped",
+        source="assumption: none (user setting); every scheduled dose is given",
     )
     taper: str = param("none", units="", long_name="taper kind: none, step or percent", source="user input")
     taper_start_day: float = param(
-        math.inf, units="d", long_name="day the first taper reduction applies", source="user input"
+        math.inf,
+        units="d",
+        long_name="day the first taper reduction applies",
+        source="assumption: never (user setting); [shi2022] stopped abruptly",
     )
-    taper_every_days: float = param(7.0, units="d", long_name="days between taper reductions", source="user input")
+    taper_every_days: float = param(
+        7.0,
+        units="d",
+        long_name="days between taper reductions",
+        source="assumption: weekly steps (user setting; the usual clinical pace, for teaching)",
+    )
     taper_step_mg_per_kg: float = param(
-        0.0, units="mg/kg", long_name="dose reduction per taper step (step taper)", source="user input"
+        0.0,
+        units="mg/kg",
+        long_name="dose reduction per taper step (step taper)",
+        source="assumption: no reduction unless set (user setting)",
     )
     taper_percent: float = param(
         25.0,
         units="percent",
         long_name="reduction per taper step, % of the current dose (percent taper)",
-        source="user input",
+        source="assumption: 25 % per step (user setting; a common clinical scheme, for teaching)",
     )
     dark_phase_fraction: float = param(
         0.8,
         units="1",
         long_name="fraction of daily drinking-water intake taken in the 12-h dark phase",
-        source="assumption: mice are nocturnal drinkers and take most water in the dark phase; no diazepam-water data (addendum Gap 2)",
+        source="assumption: mice are nocturnal drinkers and take most water in the dark phase; "
+        "no pharmacokinetic data of diazepam in drinking water were found",
     )
     lights_off_h: float = param(
         12.0,

@@ -1,8 +1,8 @@
 """Genotype: which receptors the animal has.
 
-``wt`` (wild type), ``tspo_ko`` (global TSPO knockout; Banati et al. 2014, used by Shi et al. 2022) and
-``gabaa_bz_insensitive`` (benzodiazepine-insensitive GABA-A receptors, e.g. α-subunit H→R knock-ins; the exact line used
-by Shi et al. is not verified, science.md §1).
+``wt`` (wild type), ``tspo_ko`` (global TSPO knockout [banati2014], used by [shi2022]) and
+``gabaa_bz_insensitive`` (benzodiazepine-insensitive GABA-A receptors, e.g. the α-subunit H→R knock-ins of
+[ralvenius2015]; the exact line used by Shi et al. is not verified).
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ class Genotype:
         1.0,
         units="1",
         long_name="TSPO expression relative to wild type (0: knockout)",
-        source="wild type = 1; TSPO-KO = 0 (Banati et al. 2014)",
+        source="wild type = 1; global TSPO knockout = 0 ([banati2014], the line used by [shi2022])",
     )
     gabaa_bz_sensitivity: float = param(
         1.0,
         units="1",
         long_name="fraction of GABA-A receptors with a functional benzodiazepine site",
-        source="wild type = 1; H->R knock-in = 0 (Rudolph/Zeilhofer lines, science.md §1)",
+        source="wild type = 1; H->R knock-in = 0 (point-mutated lines of [ralvenius2015]; "
+        "which line [shi2022] used is not verified)",
     )
 
     def __post_init__(self) -> None:

@@ -64,12 +64,17 @@ class ImagingProtocol:
 
     _config_key: ClassVar[str] = "imaging"
 
-    first_day: float = param(0.0, units="d", long_name="day of the first imaging session", source="convention")
+    first_day: float = param(
+        0.0,
+        units="d",
+        long_name="day of the first imaging session",
+        source="assumption: the first session at time zero",
+    )
     interval_days: float = param(
         4.0,
         units="d",
         long_name="time between imaging sessions",
-        source="Holtmaat et al. 2005/2009 image every 4 d (science.md §6)",
+        source="[holtmaat2009]: spine turnover scored over 4-day imaging intervals",
     )
     last_day: float = param(
         math.inf, units="d", long_name="no session after this day (inf: until the end of the run)", source=""
@@ -84,13 +89,13 @@ class ImagingProtocol:
         1.0,
         units="1",
         long_name="probability that a mature spine is scored at a session",
-        source="default perfect: turnover parameters are calibrated on imaging data taken at face value",
+        source="assumption: perfect; the turnover parameters are calibrated on imaging data taken at face value",
     )
     new_spine_detection_probability: float = param(
         1.0,
         units="1",
         long_name="probability that a just-formed spine is scored at a session",
-        source="default perfect; new thin spines are near the resolution limit (Holtmaat et al. 2005)",
+        source="assumption: perfect by default; new thin spines are near the resolution limit ([holtmaat2005])",
     )
     maturation_days: float = param(
         1.0,

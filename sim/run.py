@@ -55,10 +55,20 @@ class RunConfig:
     engine: Any = field(default_factory=OdeEngine)
     name: str = param("run", units="", long_name="experiment name", source="")
     duration_days: float = param(
-        70.0, units="d", long_name="simulated time after time zero", source="Shi et al. 2022 follow-up to day 56-70"
+        70.0,
+        units="d",
+        long_name="simulated time after time zero",
+        source="[shi2022] as reported by [pz2022]: recovery by about day 56",
     )
-    output_step_h: float = param(1.0, units="h", long_name="spacing of the output grid", source="convention")
-    seed: int = param(0, units="1", long_name="seed of the random number generator (agent engine)", source="convention")
+    output_step_h: float = param(
+        1.0, units="h", long_name="spacing of the output grid", source="assumption: resolves the daily dose pulses"
+    )
+    seed: int = param(
+        0,
+        units="1",
+        long_name="seed of the random number generator (agent engine)",
+        source="assumption: any fixed seed makes a run reproducible; 0 by convention",
+    )
     tags: list[str] = param([], units="", long_name="free-form labels", source="")
     figure: bool = param(True, units="", long_name="write timecourse.png next to the result (CLI)", source="")
     output_file: str = param("result.nc", units="", long_name="result file name in the run directory (CLI)", source="")
@@ -66,7 +76,7 @@ class RunConfig:
         4.0,
         units="GiB",
         long_name="refuse a run whose arrays are estimated to need more memory than this (sim.checks)",
-        source="convention: a quarter of a 16-GiB workstation",
+        source="assumption: a quarter of a 16-GiB workstation",
     )
     animate: bool = param(
         False, units="", long_name="write dendrite.gif next to the result (CLI; sim.animate)", source=""

@@ -40,13 +40,14 @@ class OdeEngine:
         1e-8,
         units="1",
         long_name="relative tolerance",
-        source="result unchanged (< 1e-6 relative) when tolerances are tightened 100x (tests/test_ode.py)",
+        source="assumption: tight enough that the result is unchanged (< 1e-6 relative) when tolerances are "
+        "tightened 100x (tests/test_ode.py)",
     )
     atol: float = param(
         1e-12,
         units="1",
         long_name="absolute tolerance (state units)",
-        source="far below the smallest meaningful amount or density",
+        source="assumption: far below the smallest meaningful amount or density",
     )
 
     def __post_init__(self) -> None:
@@ -117,9 +118,7 @@ class OdeEngine:
             raise RuntimeError(f"ODE integration failed between {t0} h and {t1} h: {sol.message}")
         return sol.y
 
-    def simulate(
-        self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator | None = None
-    ) -> xr.Dataset:
+    def simulate(self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator | None = None) -> xr.Dataset:
         """Every output at ``times_h`` [h] as a Dataset (time in days); ``rng`` is unused (deterministic engine)."""
         times_h = np.asarray(times_h, dtype=float)
         states = self.integrate(model, times_h)

@@ -48,9 +48,14 @@ class AgentEngine:
     _config_key: ClassVar[str] = "engine"
 
     name: str = param("agents", units="", long_name="engine name", source="")
-    replicates: int = param(20, units="1", long_name="independent stochastic replicates (animals)", source="convention")
+    replicates: int = param(
+        20,
+        units="1",
+        long_name="independent stochastic replicates (animals)",
+        source="assumption: enough animals for a smooth mean at modest cost (a numerical setting)",
+    )
     segments: int = param(
-        50, units="1", long_name="dendritic segments per replicate", source="convention: tens of imaged branches"
+        50, units="1", long_name="dendritic segments per replicate", source="assumption: tens of imaged branches"
     )
     segment_length_um: float = param(
         20.0,
@@ -62,26 +67,29 @@ class AgentEngine:
         1.0,
         units="h",
         long_name="spine step: upstream signals are frozen over steps of at most this length",
-        source="activation and C1q change over tens of hours; agreement with the ODE (tests/test_agents.py)",
+        source="assumption: activation and C1q change over tens of hours; the replicate mean agrees with the ODE "
+        "(tests/test_agents.py)",
     )
     capacity_factor: float = param(
         3.0,
         units="1",
         long_name="spine sites per segment relative to the baseline spine count",
-        source="homeostasis stops formation at (1 + 1/gamma) x baseline = 2x for gamma = 1",
+        source="assumption: room above the density where homeostasis stops formation, (1 + 1/gamma) x baseline = 2x "
+        "for gamma = 1",
     )
     contact_rate_per_h: float = param(
         1.0,
         units="1/h",
         long_name="microglial process contacts per spine per hour (intact microglia density)",
-        source="Wake et al. 2009, J Neurosci 29:3974: about once per hour for about 5 min",
+        source="[wake2009]: resting microglial processes contact a synapse about once per hour for about 5 min",
     )
     microglia_territory_um: float = param(
         35.0,
         units="um",
         long_name="length of dendrite in one microglial territory at intact microglia density",
-        source="derived (assumption: straight dendrite through space-filling territories): 7,000-8,000 cells/mm3 "
-        "(Lawson et al. 1990; science.md §6) give 1/7,500 mm3 = 1.33e5 um3 per cell (side 51 um); mean chord "
+        source="derived (assumption: straight dendrite through space-filling territories): 3.5e6 microglia per "
+        "mouse brain ([lawson1990]) in about 470 mm3 (assumption) give 7,000-8,000 cells/mm3, i.e. "
+        "1/7,500 mm3 = 1.33e5 um3 per cell (side 51 um); mean chord "
         "4V/S of a line through it = 0.687 x 51 um = 35 um for Poisson-Voronoi cells (2/3 x 51 = 34 um for cubes)",
     )
     microglia_heterogeneity_cv: float = param(

@@ -19,9 +19,10 @@ cost), so how long microglia stay activated is not learned from these data.
 Commands (in a git checkout the package's calibration files are rewritten; elsewhere ``--output-dir`` is required):
 
 ``python -m sim.calibrate``
-    fit the default variant and rewrite ``calibration/shi2022.yaml`` and ``calibration/<variant>.yaml``;
+    fit the default variant and rewrite ``configs/calibration/shi2022.yaml`` and ``configs/variants/<variant>.yaml``;
 ``python -m sim.calibrate --all``
-    fit and compare every variant: rewrite every ``calibration/<variant>.yaml``, ``calibration/shi2022.yaml`` (the
+    fit and compare every variant: rewrite every ``configs/variants/<variant>.yaml`` (:data:`VARIANTS_DIR`; use
+    one with ``calibration=<path>`` and the selections in its header), ``configs/calibration/shi2022.yaml`` (the
     default variant) and ``experiments/mechanism_comparison.json`` (read by ``experiments/reproduce_shi2022.py``),
     and print the comparison table.
 """
@@ -270,6 +271,10 @@ def comparison_markdown(rows: Sequence[dict]) -> str:
 # ---------------------------------------------------------------------------------------------- files
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION_DIR = Path(__file__).resolve().parent / "configs" / "calibration"
+#: The fit of every variant, ``<variant>.yaml``: not options of the calibration group (a variant's fit needs its
+#: stage selections, which a calibration file cannot make); use one as ``calibration=<path>`` with the selections
+#: named in its header, e.g. ``microglia=adaptive calibration=.../variants/adaptive.yaml``.
+VARIANTS_DIR = Path(__file__).resolve().parent / "configs" / "variants"
 #: The comparison written by ``--all`` (read by ``experiments/reproduce_shi2022.py --docs``).
 COMPARISON_FILE = ROOT / "experiments" / "mechanism_comparison.json"
 #: The packaged calibration option of the default variant.
@@ -298,7 +303,7 @@ def to_yaml(result: FitResult, command: str, name: str, note: str = "") -> str:
     lines = [
         "# @package _global_",
         f"# Variant {variant.name!r}: {variant.description}.",
-        f"# Use with: {' '.join(variant.selections)} calibration={name}",
+        f"# Use with: {' '.join(variant.selections)} calibration={'shi2022' if name == HEADLINE else '<this file>'}",
         "# Fitted by sim.calibrate to the Shi et al. 2022 targets (sim.targets); other arms are predictions.",
         f"# Do not edit by hand: regenerate with   {command}",
         f"# Date: {now}. Weighted least squares in log parameters with log-normal priors; cost = {result.cost:.4g}.",
@@ -361,31 +366,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output-dir",
         type=Path,
-        help="directory for the calibration files (default in a git checkout: the package's configs/calibration; "
-        "required otherwise)",
+        help="directory for all written files (default in a git checkout: the package's configs/calibration for "
+        "shi2022.yaml, configs/variants for <variant>.yaml and experiments/ for the comparison; required otherwise)",
     )
     args = parser.parse_args(argv)
     if args.variant not in targets.VARIANTS:
         parser.error(f"--variant {args.variant!r} is not allowed: choose one of {', '.join(targets.VARIANTS)}")
-    output = args.output_dir
-    if output is None:
-        if not is_checkout():
-            parser.error(
-                f"--output-dir is required: {CALIBRATION_DIR} is not in a git checkout, so the package data of an "
-                "installed package would be overwritten"
-            )
-        output = CALIBRATION_DIR
-    output.mkdir(parents=True, exist_ok=True)
+    if args.output_dir is None and not is_checkout():
+        parser.error(
+            f"--output-dir is required: {CALIBRATION_DIR} is not in a git checkout, so the package data of an "
+            "installed package would be overwritten"
+        )
+    headline_dir = args.output_dir or CALIBRATION_DIR
+    variants_dir = args.output_dir or VARIANTS_DIR
+    comparison_file = args.output_dir / COMPARISON_FILE.name if args.output_dir else COMPARISON_FILE
+    for directory in (headline_dir, variants_dir):
+        directory.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if args.all:
         command = "python -m sim.calibrate --all"
         comparisons = compare()
         rows = [c.row() for c in comparisons]
         for c in comparisons:
-            _write(output / f"{c.variant}.yaml", to_yaml(c.full, command, c.variant))
+            _write(variants_dir / f"{c.variant}.yaml", to_yaml(c.full, command, c.variant))
         best = targets.DEFAULT_VARIANT
         chosen = next(c for c in comparisons if c.variant == best)
-        _write(output / f"{HEADLINE}.yaml", to_yaml(*_headline_args(chosen.full, chosen.predictive, command)))
+        _write(headline_dir / f"{HEADLINE}.yaml", to_yaml(*_headline_args(chosen.full, chosen.predictive, command)))
         summary = {
             "command": command,
             "default_variant": best,
@@ -393,15 +399,19 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(time.perf_counter() - started, 1),
             "rows": rows,
         }
-        if args.output_dir is None:
-            _write(COMPARISON_FILE, json.dumps(summary, indent=1) + "\n")
-        else:
-            _write(output / COMPARISON_FILE.name, json.dumps(summary, indent=1) + "\n")
+        _write(comparison_file, json.dumps(summary, indent=1) + "\n")
         sys.stdout.write(comparison_markdown(rows))
-        if summary["preferred_variant"] != best:
+        preferred = summary["preferred_variant"]
+        if preferred is None:
             sys.stdout.write(
-                f"\nWARNING: sim.targets.DEFAULT_VARIANT is {best!r}, but the accepted variant with the fewest free "
-                f"parameters is {summary['preferred_variant']!r}\n"
+                f"\nNo variant meets every criterion: the default stays {best!r} and calibration/shi2022.yaml holds "
+                "its fit without the low-dose target.\n"
+            )
+        elif preferred != best:
+            sys.stdout.write(
+                f"\nWARNING: the accepted variant with the fewest free parameters is {preferred!r}: set "
+                f"sim.targets.DEFAULT_VARIANT and the microglia/spines defaults of configs/config.yaml to it (now "
+                f"{best!r}) and re-run this command\n"
             )
         sys.stdout.write(f"\n{summary['seconds']} s\n")
         return 0
@@ -409,10 +419,10 @@ def main(argv: list[str] | None = None) -> int:
         f" --variant {args.variant}" if args.variant != targets.DEFAULT_VARIANT else ""
     )
     result = fit(args.variant)
-    _write(output / f"{args.variant}.yaml", to_yaml(result, command, args.variant))
+    _write(variants_dir / f"{args.variant}.yaml", to_yaml(result, command, args.variant))
     if args.variant == targets.DEFAULT_VARIANT:
         predictive = result if result.accepted else fit(args.variant, exclude=(LOW_DOSE_TARGET,))
-        _write(output / f"{HEADLINE}.yaml", to_yaml(*_headline_args(result, predictive, command)))
+        _write(headline_dir / f"{HEADLINE}.yaml", to_yaml(*_headline_args(result, predictive, command)))
     sys.stdout.write(to_yaml(result, command, args.variant))
     return 0
 

@@ -371,14 +371,14 @@ class AdaptiveMicroglia(MicrogliaActivation):
         120.0,
         units="h",
         long_name="half-life with which the adaptation follows the stimulus",
-        source="calibrated (sim/configs/calibration/adaptive.yaml); prior: days, an assumption",
+        source="calibrated for microglia=adaptive (sim/configs/variants/adaptive.yaml); prior: days, an assumption",
         symbol="ln2/k_R",
     )
     adapted_response: float = param(
         0.3,
         units="1",
         long_name="stimulus under constant TSPO occupancy at steady state relative to its unadapted value",
-        source="calibrated (sim/configs/calibration/adaptive.yaml); prior: a several-fold reduction, an assumption",
+        source="calibrated for microglia=adaptive (sim/configs/variants/adaptive.yaml); prior: a several-fold reduction, an assumption",
         symbol="rho",
     )
 

@@ -13,7 +13,9 @@ from sim.calibrate import COMPARISON_FILE, fit, simulate_arms, with_values
 
 
 def _values(calibration: str, variant: targets.Variant) -> dict[str, float]:
-    cfg = sim.presets.from_overrides([*variant.selections, f"calibration={calibration}"])
+    """Fitted values of ``variant`` in the packaged shi2022 file or in the variant's own file."""
+    path = calibration if calibration == calibrate.HEADLINE else str(calibrate.VARIANTS_DIR / f"{calibration}.yaml")
+    cfg = sim.presets.from_overrides([*variant.selections, f"calibration={path}"])
     return {key: getattr(getattr(cfg, key.split(".")[0]), key.split(".")[1]) for key in variant.keys}
 
 

@@ -149,7 +149,9 @@ def test_calibrated_variant_files_select_with_their_stage():
     from sim import targets
 
     for name, variant in targets.VARIANTS.items():
-        cfg = presets.from_overrides([*variant.selections, f"calibration={name}"])
+        from sim.calibrate import VARIANTS_DIR
+
+        cfg = presets.from_overrides([*variant.selections, f"calibration={VARIANTS_DIR / name}.yaml"])
         for prior in variant.free:
             stage, field = prior.key.split(".")
             assert getattr(getattr(cfg, stage), field) != getattr(

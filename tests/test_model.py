@@ -46,6 +46,7 @@ def assert_every_output_at_baseline(ds, model):
         "microglia_activation": 0.0,
         "microglial_tspo": model.resting_tspo,
         "microglial_tspo_total": model.resting_tspo,
+        "tspo_pet_proxy": 1.0 if model.resting_tspo > 0 else 0.0,
         "c1q_level": 1.0,
         "microglia_density": 1.0,
         "spine_density": spines.baseline_density_per_um,

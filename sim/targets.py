@@ -164,11 +164,53 @@ _HOMEOSTATIC_GAIN = Prior(
     "assumption: weakly informative, formation rises by about as much as density falls (x/÷ e at 1 sd)",
 )
 
+_HILL = Prior(
+    "microglia.stimulus_hill",
+    2.0,
+    0.5,
+    "1",
+    "assumption: threshold-like transduction, between hyperbolic (n = 1) and steep (n = 4) at about 1 sd",
+)
+_ADAPTATION_HALF_LIFE = Prior(
+    "microglia.adaptation_half_life_h",
+    72.0,
+    1.0,
+    "h",
+    "assumption: desensitisation builds up over days (x/÷ e at 1 sd: about 1 to 8 days)",
+)
+_ADAPTED_RESPONSE = Prior(
+    "microglia.adapted_response",
+    0.3,
+    1.0,
+    "1",
+    "assumption: sustained occupancy leaves about a third of the stimulus (x/÷ e at 1 sd: 0.1 to 0.8)",
+)
+
+_ONE_POOL = ("microglia=default", "spines=somatosensory_cortex")
+
 VARIANTS: dict[str, Variant] = {
     "baseline": Variant(
         "baseline",
-        "one spine pool, Hill stimulus (n = 2), no adaptation (the structure of synaprune 0.1)",
-        (),
+        "one spine pool, Hill stimulus with fixed n = 2, no adaptation (the structure of synaprune 0.1)",
+        _ONE_POOL,
+        (_ACTIVATION_RATE, _ELIMINATION, _HOMEOSTATIC_GAIN),
+    ),
+    "hill": Variant(
+        "hill",
+        "as baseline with the Hill coefficient of the occupancy -> stimulus map free (steeper: threshold-like)",
+        _ONE_POOL,
+        (_ACTIVATION_RATE, _ELIMINATION, _HOMEOSTATIC_GAIN, _HILL),
+    ),
+    "adaptive": Variant(
+        "adaptive",
+        "microglia desensitise under sustained stimulation (microglia=adaptive), one spine pool",
+        ("microglia=adaptive", "spines=somatosensory_cortex"),
+        (_ACTIVATION_RATE, _ELIMINATION, _HOMEOSTATIC_GAIN, _ADAPTATION_HALF_LIFE, _ADAPTED_RESPONSE),
+    ),
+    "two_pool": Variant(
+        "two_pool",
+        "transient and persistent spines, pruning of the transient pool only (spines=two_pool)",
+        ("microglia=default", "spines=two_pool"),
         (_ACTIVATION_RATE, _ELIMINATION, _HOMEOSTATIC_GAIN),
     ),
 }

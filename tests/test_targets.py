@@ -23,17 +23,24 @@ def test_observables_by_hand():
     assert obs["low_dose_deficit_after_day77_percent"] == pytest.approx(1.9)
 
 
-def test_residuals_gaussian_and_one_sided():
+def test_residuals_gaussian_and_censored():
     obs = {
         "high_dose_deficit_day7_percent": 16.0,
         "high_dose_deficit_day56_percent": 1.0,
         "high_dose_loss_after_withdrawal_percent": 0.5,
-        "low_dose_deficit_after_day77_percent": 1.0,  # below the bound: no penalty
+        "low_dose_deficit_after_day77_percent": 1.0,  # two sigma below the bound: "recovered" is likely
     }
-    np.testing.assert_allclose(targets.residuals(obs), [3.0 / 1.5, -1.0 / 0.5, 0.5 / 1.0, 0.0])
-    obs["low_dose_deficit_after_day77_percent"] = 3.0
-    assert targets.residuals(obs)[3] == pytest.approx(1.0 / 0.5)
-    assert float(targets.log_likelihood(obs)) == pytest.approx(-0.5 * (4.0 + 4.0 + 0.25 + 4.0))
+    # censored term: -2 log Phi((2 - 1) / 0.5) = -2 log Phi(2), Phi(2) = 0.977249868
+    np.testing.assert_allclose(
+        targets.residuals(obs), [3.0 / 1.5, -1.0 / 0.5, 0.5 / 1.0, math.sqrt(-2.0 * math.log(0.977249868))], rtol=1e-8
+    )
+    obs["low_dose_deficit_after_day77_percent"] = 2.0  # at the bound: a coin toss, log-likelihood log(1/2)
+    assert targets.residuals(obs)[3] == pytest.approx(math.sqrt(2.0 * math.log(2.0)))
+    assert float(targets.log_likelihood(obs)) == pytest.approx(-0.5 * (4.0 + 4.0 + 0.25) + math.log(0.5))
+    obs["low_dose_deficit_after_day77_percent"] = 3.0  # two sigma above: Phi(-2) = 0.022750132
+    assert targets.residuals(obs)[3] == pytest.approx(math.sqrt(-2.0 * math.log(0.022750132)), rel=1e-8)
+    lower = [targets.residuals({**obs, "low_dose_deficit_after_day77_percent": d})[3] for d in (0.0, 1.0, 2.0, 3.0)]
+    assert np.all(np.diff(lower) > 0)  # the more residual loss, the less likely the report "recovered"
 
 
 def test_acceptance_by_hand_and_batched():

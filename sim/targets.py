@@ -225,7 +225,7 @@ VARIANTS: dict[str, Variant] = {
 }
 
 #: The variant the package's calibration and posterior belong to.
-DEFAULT_VARIANT = "baseline"
+DEFAULT_VARIANT = "hill"
 
 
 def deficit_percent(density_relative_percent) -> np.ndarray:

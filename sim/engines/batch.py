@@ -64,8 +64,14 @@ def _split(key: str, groups: Sequence[str], model: PruningModel) -> tuple[str, s
     return group, name
 
 
-def models_for(model: PruningModel, values: Mapping[str, Sequence[float]]) -> list[PruningModel]:
-    """One model per parameter set: ``model`` with the downstream fields of ``values`` replaced (validated)."""
+def models_for(
+    model: PruningModel, values: Mapping[str, Sequence[float]], invalid: str = "raise"
+) -> list[PruningModel | None]:
+    """One model per parameter set: ``model`` with the downstream fields of ``values`` replaced (validated).
+
+    A set its stage class refuses raises that :class:`ConfigError` (``invalid="raise"``) or gives ``None``
+    (``invalid="none"``, e.g. a sampler's proposal outside the allowed range).
+    """
     groups = downstream_groups(model)
     columns = {key: np.atleast_1d(np.asarray(v, dtype=float)) for key, v in values.items()}
     sizes = {key: col.size for key, col in columns.items()}
@@ -78,8 +84,13 @@ def models_for(model: PruningModel, values: Mapping[str, Sequence[float]]) -> li
         fields: dict[str, dict[str, float]] = {}
         for key, (group, name) in targets.items():
             fields.setdefault(group, {})[name] = float(columns[key][s])
-        stages = {group: dataclasses.replace(getattr(model, group), **f) for group, f in fields.items()}
-        out.append(dataclasses.replace(model, **stages) if stages else model)
+        try:
+            stages = {group: dataclasses.replace(getattr(model, group), **f) for group, f in fields.items()}
+            out.append(dataclasses.replace(model, **stages) if stages else model)
+        except ConfigError:
+            if invalid == "raise":
+                raise
+            out.append(None)
     return out
 
 
@@ -258,27 +269,30 @@ class BatchEngine:
         times_h: np.ndarray,
         values: Mapping[str, Sequence[float]],
         shared: Upstream | None = None,
-    ) -> tuple[np.ndarray, list[PruningModel], Upstream]:
+        invalid: str = "raise",
+    ) -> tuple[np.ndarray, list[PruningModel | None], Upstream]:
         """Downstream states (set x state x time) at ``times_h`` [h] for every set in ``values``.
 
-        Returns the states, the model of each set and the shared upstream integration (pass it back as ``shared``
-        to reuse it for the same model structure, regimen and times).
+        Returns the states, the model of each set (``None`` for a set refused with ``invalid="none"``, whose states
+        are NaN) and the shared upstream integration (pass it back as ``shared`` to reuse it for the same model
+        structure, regimen and times; ``times_h`` is then ignored).
         """
-        models = models_for(model, values)
+        models = models_for(model, values, invalid)
         up = shared if shared is not None else upstream(model, times_h, self.signal_step_h)
         times_h = up.times_h
         split = CHAIN.index(LAST_UPSTREAM) + 1
         n_up = model.bounds[split]
         theta, y0 = [], []
         layout = None
+        valid = next((m for m in models if m is not None), model)
         for m in models:
-            records = m.records()
+            records = (m or valid).records()
             if layout is None:
                 layout = record_layout(records[split:])
             elif record_layout(records[split:]) != layout:
                 raise ConfigError("parameter sets change the shape of a stage record; they cannot share one batch")
             theta.append(pack(records[split:]))
-            y0.append(m.initial_state()[n_up:])
+            y0.append((m or valid).initial_state()[n_up:])
         theta = np.ascontiguousarray(np.array(theta))
         y0 = np.ascontiguousarray(np.array(y0))
         out = np.full((len(models), y0.shape[1], times_h.size), np.nan)
@@ -288,6 +302,7 @@ class BatchEngine:
             float(self.rtol), float(self.atol), int(self.max_steps), out, status,
         )  # fmt: skip
         out[status != batch_kernel.OK] = np.nan
+        out[[m is None for m in models]] = np.nan
         return out, models, up
 
     def simulate(
@@ -320,12 +335,17 @@ class BatchEngine:
         times_h: np.ndarray,
         values: Mapping[str, Sequence[float]],
         shared: Upstream | None = None,
+        invalid: str = "raise",
     ) -> tuple[np.ndarray, Upstream]:
-        """Spine density relative to baseline [percent] (set x time), read by each set's model, and the upstream."""
-        states, models, up = self.integrate(model, times_h, values, shared)
-        out = np.empty((len(models), up.times_h.size))
+        """Spine density relative to baseline [percent] (set x time), read by each set's model, and the upstream.
+
+        Sets that failed (refused with ``invalid="none"``, or not integrable) give NaN.
+        """
+        states, models, up = self.integrate(model, times_h, values, shared, invalid)
+        out = np.full((len(models), up.times_h.size), np.nan)
         for s, (m, x) in enumerate(zip(models, states)):
-            out[s] = m.readouts(up.times_h, np.concatenate([up.states, x]))["spine_density_relative"]
+            if m is not None and np.all(np.isfinite(x)):
+                out[s] = m.readouts(up.times_h, np.concatenate([up.states, x]))["spine_density_relative"]
         return out, up
 
 

@@ -74,8 +74,11 @@ def _derivative(t, y, k, theta, breakpoints, first, count, signal, upstream, dy)
 
 
 @njit(cache=True)
-def integrate_set(y0, theta, breakpoints, first, count, signal, times, rtol, atol, max_steps, out):
+def integrate_set(y0, theta, breakpoints, first, count, signal, times, rtol, atol, max_step, max_steps, out):
     """Integrate one parameter set from ``breakpoints[0]``; states at ``times`` [h] into ``out`` (state x time).
+
+    Steps are at most ``max_step`` [h] long: without a cap, the step would grow past the explicit method's
+    stability limit on a steady state and let round-off grow up to the tolerance.
 
     Returns a status code (:data:`OK` on success) and the number of accepted steps.
     """
@@ -103,6 +106,8 @@ def integrate_set(y0, theta, breakpoints, first, count, signal, times, rtol, ato
             if steps >= max_steps:
                 return TOO_MANY_STEPS, steps
             last = False
+            if h > max_step:
+                h = max_step
             if h >= t_end - t:
                 h = t_end - t
                 last = True
@@ -157,10 +162,10 @@ def integrate_set(y0, theta, breakpoints, first, count, signal, times, rtol, ato
 
 
 @njit(cache=True, parallel=True)
-def integrate_batch(y0, theta, breakpoints, first, count, signal, times, rtol, atol, max_steps, out, status):
+def integrate_batch(y0, theta, breakpoints, first, count, signal, times, rtol, atol, max_step, max_steps, out, status):
     """:func:`integrate_set` for every row of ``y0`` and ``theta`` (in parallel); ``out`` is set x state x time."""
     for s in prange(y0.shape[0]):
         code, _ = integrate_set(
-            y0[s], theta[s], breakpoints, first, count, signal, times, rtol, atol, max_steps, out[s]
+            y0[s], theta[s], breakpoints, first, count, signal, times, rtol, atol, max_step, max_steps, out[s]
         )
         status[s] = code

@@ -117,9 +117,7 @@ class OdeEngine:
             raise RuntimeError(f"ODE integration failed between {t0} h and {t1} h: {sol.message}")
         return sol.y
 
-    def simulate(
-        self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator | None = None
-    ) -> xr.Dataset:
+    def simulate(self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator | None = None) -> xr.Dataset:
         """Every output at ``times_h`` [h] as a Dataset (time in days); ``rng`` is unused (deterministic engine)."""
         times_h = np.asarray(times_h, dtype=float)
         states = self.integrate(model, times_h)

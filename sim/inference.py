@@ -141,6 +141,7 @@ def sample(
     sampler.run_mcmc(start, steps, progress=False)
     run_time = time.perf_counter() - began
     tau = np.asarray(sampler.get_autocorr_time(quiet=True), dtype=float)
+    tau = np.where(tau > 0, tau, np.nan)  # a chain of a few steps gives 0: unknown
     tau_max = float(np.nanmax(tau)) if np.any(np.isfinite(tau)) else float(steps)
     if burn_in is None:
         burn_in = min(int(math.ceil(2.0 * tau_max)), steps // 2)
@@ -248,7 +249,7 @@ def summary(ds: xr.Dataset) -> str:
         p = priors[key]
         v = ds[variable_name(key)]
         q5, q50, q95 = np.quantile(v.values, [0.05, 0.5, 0.95])
-        tau = v.attrs["autocorrelation_time_steps"]
+        tau = v.attrs["autocorrelation_time_steps"]  # NaN when the chain is too short to tell
         lo, hi = p["median"] * math.exp(-z * p["log_sd"]), p["median"] * math.exp(z * p["log_sd"])
         lines.append(
             f"| `{key}` | {p['units']} | {p['median']:.4g} | {lo:.3g}-{hi:.3g} | {q50:.4g} | {q5:.3g}-{q95:.3g} | "

@@ -43,6 +43,10 @@ from sim.model import PruningModel
 from sim.posterior import posterior_path, variable_name
 from sim.presets import from_overrides
 
+#: Default burn-in in units of the largest integrated autocorrelation time (the walkers start in a small ball and
+#: must first spread over the posterior; 5 tau is on the safe side of emcee's "a few tau").
+BURN_IN_TAUS = 5.0
+
 #: Standard deviation of the walkers' start around the least-squares optimum, in log parameter space [1].
 START_SPREAD = 0.05
 
@@ -125,7 +129,13 @@ class Posterior:
 
 
 def sample(
-    posterior: Posterior, walkers: int, steps: int, seed: int, burn_in: int | None = None, thin: int | None = None
+    posterior: Posterior,
+    walkers: int,
+    steps: int,
+    seed: int,
+    burn_in: int | None = None,
+    thin: int | None = None,
+    progress: bool = False,
 ) -> tuple[emcee.EnsembleSampler, dict]:
     """Run the ensemble sampler; returns it and the diagnostics (burn-in, thinning, acceptance, tau, ESS)."""
     ndim = len(posterior.variant.keys)
@@ -138,13 +148,13 @@ def sample(
     sampler = emcee.EnsembleSampler(walkers, ndim, posterior, vectorize=True)
     sampler.random_state = np.random.RandomState(seed).get_state()
     began = time.perf_counter()
-    sampler.run_mcmc(start, steps, progress=False)
+    sampler.run_mcmc(start, steps, progress=progress)
     run_time = time.perf_counter() - began
     tau = np.asarray(sampler.get_autocorr_time(quiet=True), dtype=float)
     tau = np.where(tau > 0, tau, np.nan)  # a chain of a few steps gives 0: unknown
     tau_max = float(np.nanmax(tau)) if np.any(np.isfinite(tau)) else float(steps)
     if burn_in is None:
-        burn_in = min(int(math.ceil(2.0 * tau_max)), steps // 2)
+        burn_in = min(int(math.ceil(BURN_IN_TAUS * tau_max)), steps // 2)
     if thin is None:
         thin = max(1, int(0.5 * np.nanmin(tau))) if np.any(np.isfinite(tau)) else 1
     if not 0 <= burn_in < steps:
@@ -281,15 +291,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True, help="seed of the start and of the sampler")
     parser.add_argument("--variant", default=None, help=f"variant of sim.targets (default {targets.DEFAULT_VARIANT})")
     parser.add_argument("--output", default=None, help="NetCDF file (default sim/configs/posterior/<variant>.nc)")
-    parser.add_argument("--burn-in", type=int, default=None, help="steps discarded (default 2 x max tau)")
+    parser.add_argument("--burn-in", type=int, default=None, help="steps discarded (default 5 x max tau, at most half the steps)")
     parser.add_argument("--thin", type=int, default=None, help="keep every n-th step (default tau_min / 2)")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar (stderr)")
     args = parser.parse_args(argv)
     try:
         if args.seed < 0:
             raise ConfigError(f"seed = {args.seed!r} is not allowed: it must be a non-negative integer")
         posterior = Posterior.of(args.variant)
         output = Path(args.output) if args.output else posterior_path(posterior.variant.name)
-        sampler, diag = sample(posterior, args.walkers, args.steps, args.seed, args.burn_in, args.thin)
+        sampler, diag = sample(posterior, args.walkers, args.steps, args.seed, args.burn_in, args.thin, args.progress)
         command = " ".join(["python -m sim.inference", *(sys.argv[1:] if argv is None else argv)])
         nc, md = write(to_dataset(posterior, sampler, diag, args.seed, command), output)
     except ConfigError as error:

@@ -133,17 +133,19 @@ def predict(
 
     ``readout(times_d, deficit)`` maps the deficit [percent] of every draw (draw x time) to one value per draw
     (:func:`deficit_at`, :func:`max_deficit`, :func:`first_recovered_day`). Returns ``{"quantiles": {q: value},
-    "values": per-draw values, "n_draws": n}``. The model's structure must be the variant's (its free parameters
-    are replaced by the draws; everything else, e.g. drug, dose and genotype, is the model's).
+    "values": per-draw values, "n_draws": n}``. Overrides get the variant's selections appended; a model given as
+    such must already have the variant's structure. The free parameters are replaced by the draws; everything
+    else (drug, dose, genotype, ...) is the model's.
     """
     ds = posterior if posterior is not None else load(variant)
+    spec = _variant(variant if variant is not None else ds.attrs.get("variant"))
     if posterior is not None:
-        check_matches(ds, _variant(variant if variant is not None else ds.attrs.get("variant")))
+        check_matches(ds, spec)
     if isinstance(model_or_overrides, PruningModel):
         model = model_or_overrides
         times_h = np.arange(0.0, 70.0 * 24.0 + 0.5, 1.0) if times_h is None else np.asarray(times_h, dtype=float)
     else:
-        cfg = from_overrides(list(model_or_overrides))
+        cfg = from_overrides([*model_or_overrides, *spec.selections])  # the variant's structure
         model = cfg.model()
         times_h = cfg.times_h() if times_h is None else np.asarray(times_h, dtype=float)
     values = draws(ds, n_draws, seed)

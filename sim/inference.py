@@ -291,7 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True, help="seed of the start and of the sampler")
     parser.add_argument("--variant", default=None, help=f"variant of sim.targets (default {targets.DEFAULT_VARIANT})")
     parser.add_argument("--output", default=None, help="NetCDF file (default sim/configs/posterior/<variant>.nc)")
-    parser.add_argument("--burn-in", type=int, default=None, help="steps discarded (default 5 x max tau, at most half the steps)")
+    parser.add_argument(
+        "--burn-in", type=int, default=None, help="steps discarded (default 5 x max tau, at most half the steps)"
+    )
     parser.add_argument("--thin", type=int, default=None, help="keep every n-th step (default tau_min / 2)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar (stderr)")
     args = parser.parse_args(argv)

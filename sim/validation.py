@@ -10,14 +10,17 @@ of the single calibrated parameter set. Spine losses are taken against each arm'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from sim import analysis, targets
 from sim.analysis import formation_per_interval
 from sim.core.results import replicate_mean as _mean
+from sim.posterior import LARGE_EFFECT_PERCENT, NO_EFFECT_PERCENT
 
 ARMS: dict[str, str] = {
     # arm label: experiment config
@@ -41,6 +44,22 @@ ARMS: dict[str, str] = {
 
 #: Day of the behavioural tests in the low-dose arm: the day after the last of 56 daily doses.
 BEHAVIOUR_TEST_DAY = 56.0
+
+#: Smallest spine loss [percent] a chronic two-photon study of a few mice per group would report as a loss
+#: (assumption: between-animal SD of density changes of several percent; the study's n and SD were not found).
+DETECTABLE_LOSS_PERCENT = 5.0
+
+#: Required findings the default model fails, and why. Reported in docs/validation.md; the reproduction exits
+#: non-zero only on a failure not listed here, and a test checks that this is exactly the set that fails, so a
+#: change that fixes (or breaks) a finding must update it.
+KNOWN_FAILURES: dict[str, str] = {
+    "low_dose_loss": "the only variant that meets the low-dose recovery target ('hill', a steep occupancy -> "
+    "activation map) does so by leaving the 1 mg/kg dose nearly ineffective; no compared structure gives a "
+    "detectable 8-week loss that recovers within 3 weeks while the 1-week high dose takes ~7 weeks (sim.calibrate "
+    "--all, docs/validation.md 'Mechanism variants')",
+    "nor_impaired_low_dose": "follows from the small low-dose spine loss under the assumed behaviour mapping "
+    "(NOR at chance at 20 % loss); the model cannot attribute the reported NOR impairment to cortical spine loss",
+}
 
 
 #: Matched control arm of each arm (vehicle; the PLX5622 vehicle for the depleted arm); arms not listed are
@@ -118,6 +137,10 @@ class Finding:
     passed: bool
     required: bool = True  # False: reported for completeness; a failure does not fail the reproduction
     note: str = ""
+    value: float = math.nan  # the finding's headline number, in ``units`` (what the interval is given for)
+    units: str = ""
+    interval: tuple[float, float, float] | None = None  # posterior 5 %, 50 %, 95 % of ``value`` (with_intervals)
+    pass_fraction: float | None = None  # fraction of posterior draws that pass
 
 
 def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
@@ -125,8 +148,12 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
     r = results
     findings: list[Finding] = []
 
-    def add(key, statement, study, status, source, role, model, tolerance, passed):
-        findings.append(Finding(key, statement, study, status, source, role, model, tolerance, bool(passed)))
+    def add(key, statement, study, status, source, role, model, tolerance, passed, value, units):
+        findings.append(
+            Finding(
+                key, statement, study, status, source, role, model, tolerance, bool(passed), value=value, units=units
+            )
+        )
 
     d7 = deficit(r, "high_dose", 7.0)
     add(
@@ -139,6 +166,8 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         f"-{d7:.1f} %",
         "loss 10-16 %",
         10.0 <= d7 <= 16.0,
+        d7,
+        "%",
     )
     rec = recovery_day(r, "high_dose")
     add(
@@ -151,6 +180,8 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         f"deficit < 2 % from day {rec:.1f}",
         "first day in [42, 70]",
         42.0 <= rec <= 70.0,
+        rec,
+        "d",
     )
     ko = {k: max_deficit(r, k) for k in ("high_dose_tspo_ko", "low_dose_tspo_ko", "high_dose_2wk_tspo_ko")}
     add(
@@ -163,6 +194,8 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "max loss " + ", ".join(f"{v:.2f} %" for v in ko.values()),
         "< 1 % in every KO arm",
         max(ko.values()) < 1.0,
+        max(ko.values()),
+        "%",
     )
     pairs = {
         "high_dose": "high_dose_gabaa_insensitive",
@@ -180,6 +213,8 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "mutant/WT loss " + ", ".join(f"{v:.3f}" for v in ratios.values()),
         "within 10 % of wild type",
         all(abs(v - 1.0) <= 0.10 for v in ratios.values()),
+        max(ratios.values(), key=lambda v: abs(v - 1.0)),
+        "1",
     )
     x = max_deficit(r, "xbd173")
     add(
@@ -192,6 +227,8 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         f"max loss {x:.1f} % (1 mg/kg/day, dose assumed)",
         "loss > 5 %",
         x > 5.0,
+        x,
+        "%",
     )
     c = deficit(r, "clonazepam", 7.0)
     add(
@@ -199,11 +236,13 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "clonazepam (weak TSPO ligand) at the same mg/kg",
         "not tested in the study",
         "INFERRED",
-        "TSPO Ki 30 uM (wikigenes 6521970)",
+        "TSPO Ki 30 uM [pmid6521970]",
         "prediction",
         f"day-7 loss {c:.2f} % vs diazepam {d7:.1f} %",
         "< 1/5 of diazepam",
         c < d7 / 5.0,
+        c,
+        "%",
     )
     f_veh, f_dzp = (formation_per_interval(r[k], 0.0, 7.0) for k in ("vehicle", "high_dose"))
     f_plx_veh, f_plx_dzp = (formation_per_interval(r[k], 0.0, 7.0) for k in ("plx5622_vehicle", "plx5622_high_dose"))
@@ -218,6 +257,8 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         f"{100 * f_plx_dzp:.1f} %",
         "higher in both groups",
         f_plx_veh > f_veh and f_plx_dzp > f_dzp,
+        100.0 * min(f_plx_veh - f_veh, f_plx_dzp - f_dzp),
+        "percentage points",
     )
     act = float(_mean(r["plx5622_high_dose"].microglia_activation).max())
     tspo0 = float(_mean(r["plx5622_high_dose"].microglial_tspo).isel(time=0))
@@ -231,6 +272,8 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         f"max activation {act:.3g}, resting TSPO x{tspo0:.1f}",
         "activation < 0.01 and TSPO > 1",
         act < 0.01 and tspo0 > 1.0,
+        act,
+        "1",
     )
     lo7 = deficit(r, "low_dose", 7.0)
     add(
@@ -243,6 +286,8 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         f"day-7 loss {d7:.1f} % (5 mg/kg) vs {lo7:.1f} % (1 mg/kg)",
         "high > low",
         d7 > lo7,
+        d7 - lo7,
+        "percentage points",
     )
     late = max_deficit_from(r, "low_dose", targets.LOW_DOSE_RECOVERED_BY_DAY)
     add(
@@ -255,6 +300,22 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         f"max loss {late:.1f} % from day {targets.LOW_DOSE_RECOVERED_BY_DAY:g} (last dose day 56)",
         f"< {targets.RECOVERED_PERCENT:g} % at every output from day {targets.LOW_DOSE_RECOVERED_BY_DAY:g}",
         late < targets.RECOVERED_PERCENT,
+        late,
+        "%",
+    )
+    lo56 = deficit(r, "low_dose", 56.0)
+    add(
+        "low_dose_loss",
+        "1 mg/kg/day x 8 wk lowers spine density (then recovers)",
+        "loss, size not reported",
+        "SECONDARY",
+        "Pharmazeutische Zeitung 14.03.2022",
+        "prediction",
+        f"loss {lo56:.1f} % on day 56",
+        f">= {DETECTABLE_LOSS_PERCENT:g} % on day 56 (detectable by chronic imaging; assumption)",
+        lo56 >= DETECTABLE_LOSS_PERCENT,
+        lo56,
+        "%",
     )
     findings.extend(_behaviour(r))
     return findings
@@ -284,6 +345,8 @@ def _behaviour(r: dict[str, xr.Dataset]) -> list[Finding]:
             f"DI drop {nor_drop:.3f} (detectable: {nor_mdd:.3f})",
             "drop > minimal detectable",
             nor_drop > nor_mdd,
+            value=nor_drop,
+            units="1",
         ),
         Finding(
             "alternation_spared_low_dose",
@@ -295,6 +358,8 @@ def _behaviour(r: dict[str, xr.Dataset]) -> list[Finding]:
             f"drop {sa_drop:.2f} % (detectable: {sa_mdd:.2f} %)",
             "drop < minimal detectable",
             sa_drop < sa_mdd,
+            value=sa_drop,
+            units="%",
         ),
         _memory_ordering(r),
     ]
@@ -320,8 +385,14 @@ def _memory_ordering(r: dict[str, xr.Dataset]) -> Finding:
         "high < low at equal time since the first dose",
         same_day[0] < same_day[1],
         required=False,
-        note="The ordering reverses if each arm is tested at the end of its own regimen: the model predicts that "
-        "8 weeks at 1 mg/kg end with more spine loss than 1 week at 5 mg/kg.",
+        value=same_day[1] - same_day[0],
+        units="1",
+        note=(
+            "The ordering reverses if each arm is tested at the end of its own regimen: the model predicts that "
+            "8 weeks at 1 mg/kg end with more spine loss than 1 week at 5 mg/kg."
+            if end[0] > end[1]
+            else "The high dose also scores lower when each arm is tested at the end of its own regimen."
+        ),
     )
 
 
@@ -340,6 +411,89 @@ def extra_readouts(results: dict[str, xr.Dataset]) -> dict[str, float]:
     }
 
 
+#: Posterior draws per arm for the intervals of :func:`with_intervals` (the 5-95 % quantiles of 200 draws move by
+#: about a tenth of the interval width between seeds).
+INTERVAL_DRAWS = 200
+
+
+def run_arms_posterior(
+    n_draws: int = INTERVAL_DRAWS,
+    seed: int = 0,
+    variant: str | None = None,
+    overrides: list[str] | None = None,
+    arms: dict[str, str] | None = None,
+) -> dict[str, xr.Dataset]:
+    """Every arm for ``n_draws`` posterior draws of the variant's free parameters (batch engine; ``draw`` dim).
+
+    The draws come from the packaged posterior of ``variant`` (default: :data:`sim.targets.DEFAULT_VARIANT`),
+    which :func:`sim.posterior.load` checks against the variant's free parameters; everything else is each arm's.
+    """
+    from sim import posterior
+    from sim.engines.batch import BatchEngine
+
+    post = posterior.load(variant)
+    spec = targets.VARIANTS[post.attrs["variant"]]
+    values = posterior.draws(post, n_draws, seed)
+    engine = BatchEngine()
+    results = {}
+    for label, experiment in (arms or ARMS).items():
+        cfg = _experiment([f"experiment={experiment}", *spec.selections, *(overrides or [])])
+        results[label] = engine.simulate(cfg.model(), cfg.times_h(), values)
+    return results
+
+
+def _per_draw(results: dict[str, xr.Dataset]):
+    """The results of each posterior draw as a dict of single runs (one per draw, in order)."""
+    n = next(iter(results.values())).sizes["draw"]
+    for i in range(n):
+        yield {label: ds.isel(draw=i, drop=True) for label, ds in results.items()}
+
+
+def with_intervals(findings: list[Finding], draw_results: dict[str, xr.Dataset]) -> list[Finding]:
+    """``findings`` with the posterior 5/50/95 % of each value and the fraction of draws that pass.
+
+    ``draw_results`` are the arms of :func:`run_arms_posterior`. Each draw is evaluated exactly like the point
+    estimate (:func:`evaluate`), so the interval is that of the finding as stated, not of a proxy.
+    """
+    per_draw = [evaluate(r) for r in _per_draw(draw_results)]
+    out = []
+    for i, f in enumerate(findings):
+        values = np.array([d[i].value for d in per_draw], dtype=float)
+        passed = np.array([d[i].passed for d in per_draw])
+        q = np.nanquantile(values, [0.05, 0.5, 0.95]) if np.isfinite(values).any() else (math.nan,) * 3
+        out.append(replace(f, interval=tuple(float(v) for v in q), pass_fraction=float(passed.mean())))
+    return out
+
+
+def extra_intervals(draw_results: dict[str, xr.Dataset]) -> dict[str, tuple[float, float, float]]:
+    """Posterior 5/50/95 % of every :func:`extra_readouts` quantity."""
+    per_draw = [extra_readouts(r) for r in _per_draw(draw_results)]
+    out = {}
+    for key in per_draw[0]:
+        values = np.array([d[key] for d in per_draw], dtype=float)
+        finite = values[np.isfinite(values)] if np.isfinite(values).any() else values
+        out[key] = tuple(float(v) for v in np.quantile(finite, [0.05, 0.5, 0.95]))
+    return out
+
+
+def describe_interval(interval: tuple[float, float, float] | None, units: str) -> str:
+    """``"5-95 %: 10.2-14.1 %"``; a spine-loss interval from "no effect" to "large effect" says so."""
+    if interval is None:
+        return ""
+    low, _, high = interval
+    unit = {"percentage points": " pp", "1": "", "d": " d"}.get(units, f" {units}")
+    text = f"{_number(low)}-{_number(high)}{unit}"
+    if units == "%" and low < NO_EFFECT_PERCENT and high > LARGE_EFFECT_PERCENT:
+        text += " (uninformative: from no effect to a large effect)"
+    return text
+
+
+def _number(value: float) -> str:
+    if not math.isfinite(value):
+        return "never" if value > 0 else "nan"
+    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+
+
 def as_table(findings: list[Finding]) -> list[dict[str, str]]:
     """Findings as rows of strings (for CSV/Markdown)."""
     return [
@@ -351,6 +505,8 @@ def as_table(findings: list[Finding]) -> list[dict[str, str]]:
             "source": f.source,
             "role": f.role if f.required else f"{f.role} (not required)",
             "model": f.model + (f". {f.note}" if f.note else ""),
+            "posterior 5-95 %": describe_interval(f.interval, f.units),
+            "draws passing": "" if f.pass_fraction is None else f"{100 * f.pass_fraction:.0f} %",
             "tolerance": f.tolerance,
             "result": "pass" if f.passed else "FAIL",
         }
@@ -380,7 +536,15 @@ def main(argv: list[str] | None = None) -> int:
             writer.writerows(rows)
     for row in rows:
         print(f"{row['result']:4s}  {row['finding']:32s} {row['model']}")
-    return 0 if all(f.passed for f in findings if f.required) else 1
+    return exit_status(findings)
+
+
+def exit_status(findings: list[Finding]) -> int:
+    """0 if every required finding passes or fails for a reason listed in :data:`KNOWN_FAILURES`, else 1."""
+    unexpected = [f.key for f in findings if f.required and not f.passed and f.key not in KNOWN_FAILURES]
+    for key in unexpected:
+        print(f"unexpected failure: {key}")
+    return 1 if unexpected else 0
 
 
 __all__ = [

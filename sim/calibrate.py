@@ -63,7 +63,7 @@ TARGETS = (
         13.0,
         1.5,
         "percent",
-        "Alzforum news 2022 (drugs.yaml study_targets_shi2022)",
+        "Alzforum news 2022 [alzforum2022]",
         "SECONDARY",
     ),
     Target(

@@ -232,6 +232,9 @@ def check_run(
     check = getattr(engine, "__post_init__", None)
     if check is not None:
         check()
+    check_model = getattr(engine, "check_model", None)  # engine-specific limits on the stages it can simulate
+    if check_model is not None:
+        check_model(model)
     check_size(model, engine, duration_days, output_times, limit_gib)
     check_dosing_window(model.regimen, duration_days, model.species.body_weight_kg)
     limit = dose_limit(model.drug.name, model.species.name)

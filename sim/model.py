@@ -211,23 +211,28 @@ class PruningModel:
         out = self.upstream(_snap(states[pk][1:], 0.0))
         activation = _snap(states[glia][0], 0.0, 1.0)
         tspo, c1q = _snap(states[glia][1:3], 0.0)
-        untagged, tagged = _snap(states[spines], 0.0)
-        out.update(self.spine_readouts(untagged, tagged, activation, c1q, out["gabaa_agonism"]))
+        untagged, tagged, *persistent = _snap(states[spines], 0.0)  # persistent: spines=two_pool only
+        out.update(self.spine_readouts(untagged, tagged, activation, c1q, out["gabaa_agonism"], *persistent))
         out["microglia_activation"] = activation
         out["microglial_tspo"] = tspo
         out["microglial_tspo_total"] = tspo * self.microglia_density
+        resting = self.resting_tspo  # drug-free tissue TSPO is density x resting: the density cancels
+        out["tspo_pet_proxy"] = tspo / resting if resting > 0 else np.zeros_like(tspo)
         out["c1q_level"] = c1q
         out["microglia_density"] = np.full_like(activation, self.microglia_density)
         out["cumulative_dose"] = self.cumulative_dose(times_h)
         del out["gabaa_agonism"]
         return out
 
-    def spine_readouts(self, untagged, tagged, activation, c1q, gabaa_agonism) -> dict[str, np.ndarray]:
-        """Spine and behaviour outputs from spine states and microglial signals (broadcasting over replicates)."""
-        density = untagged + tagged
+    def spine_readouts(self, untagged, tagged, activation, c1q, gabaa_agonism, persistent=0.0) -> dict[str, np.ndarray]:
+        """Spine and behaviour outputs from spine states and microglial signals (broadcasting over replicates).
+
+        ``persistent``: density of the persistent pool of ``spines=two_pool`` [1/um] (0 for one pool).
+        """
+        density = untagged + tagged + persistent
         capacity = self.microglia.engulfment_capacity(activation)
         formation, elimination = self.spines.rates_per_day(
-            untagged, tagged, activation, c1q, capacity, self.microglia_density
+            untagged, tagged, activation, c1q, capacity, self.microglia_density, persistent
         )
         relative = relative_density(density, self.spines.baseline_density_per_um)
         return {

@@ -5,7 +5,8 @@ variant comparison (:mod:`sim.calibrate`) and the posterior sampler (:mod:`sim.i
 
 * :data:`ARMS`: the study arms the targets are read from, as command-line style overrides;
 * :data:`TARGETS`: observations with their uncertainty, each a Gaussian term (``kind="gaussian"``) or a one-sided
-  bound (``kind="at_most"``: no penalty below ``value``, Gaussian above it);
+  censored observation (``kind="at_most"``: the study reports only that the value was below ``value``, e.g.
+  "recovered"; see :meth:`Target.residual`);
 * :class:`Prior`: a log-normal prior of one free parameter (median, log-sd, source);
 * :class:`Variant`: a model structure (config selections such as ``microglia=adaptive``) with its free parameters;
 * :func:`observables`: the model values of the targets from the spine deficit of every arm. It works on arrays with
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import log_ndtr
 
 #: Deficit [percent] below which a run counts as recovered (the issue's and the study's "back to baseline").
 RECOVERED_PERCENT = 2.0
@@ -40,10 +42,17 @@ LOW_DOSE_RECOVERED_BY_DAY = 77.0
 
 @dataclass(frozen=True)
 class Target:
-    """One observation the model is scored against.
+    r"""One observation the model is scored against.
 
-    ``kind="gaussian"``: residual ``(model - value) / sigma``; ``kind="at_most"``: residual
-    ``max(0, model - value) / sigma`` (a bound, no reward for undershooting it).
+    ``kind="gaussian"``: residual ``(model - value) / sigma``.
+
+    ``kind="at_most"``: a censored observation — the study reports only that the quantity was below ``value`` (e.g.
+    the loss "had recovered"), measured with error ``sigma``. The probability of that report given the model value
+    :math:`m` is :math:`\Phi((v - m)/\sigma)`, so the log-likelihood term is :math:`\log\Phi((v - m)/\sigma)` and
+    the residual (whose square is minus twice that term) is :math:`\sqrt{-2\log\Phi((v - m)/\sigma)}`. It is
+    never zero: at :math:`m = v` the report would be a coin toss (residual :math:`\sqrt{2\ln 2} = 1.18`), and it
+    falls towards zero as :math:`m` moves below :math:`v`. (A half-Gaussian bound, flat below ``value``, lets any
+    competing target push the optimum just past the bound — which the variant comparison showed for ``hill``.)
     """
 
     name: str
@@ -57,10 +66,10 @@ class Target:
 
     def residual(self, model_value):
         """Standardised residual of ``model_value`` (array or float) [1]."""
-        diff = np.asarray(model_value, dtype=float) - self.value
+        z = (np.asarray(model_value, dtype=float) - self.value) / self.sigma
         if self.kind == "at_most":
-            diff = np.maximum(diff, 0.0)
-        return diff / self.sigma
+            return np.sqrt(-2.0 * log_ndtr(-z))
+        return z
 
 
 TARGETS: tuple[Target, ...] = (
@@ -164,11 +173,53 @@ _HOMEOSTATIC_GAIN = Prior(
     "assumption: weakly informative, formation rises by about as much as density falls (x/÷ e at 1 sd)",
 )
 
+_HILL = Prior(
+    "microglia.stimulus_hill",
+    2.0,
+    0.5,
+    "1",
+    "assumption: threshold-like transduction, between hyperbolic (n = 1) and steep (n = 4) at about 1 sd",
+)
+_ADAPTATION_HALF_LIFE = Prior(
+    "microglia.adaptation_half_life_h",
+    72.0,
+    1.0,
+    "h",
+    "assumption: desensitisation builds up over days (x/÷ e at 1 sd: about 1 to 8 days)",
+)
+_ADAPTED_RESPONSE = Prior(
+    "microglia.adapted_response",
+    0.3,
+    1.0,
+    "1",
+    "assumption: sustained occupancy leaves about a third of the stimulus (x/÷ e at 1 sd: 0.1 to 0.8)",
+)
+
+_ONE_POOL = ("microglia=default", "spines=somatosensory_cortex")
+
 VARIANTS: dict[str, Variant] = {
     "baseline": Variant(
         "baseline",
-        "one spine pool, Hill stimulus (n = 2), no adaptation (the structure of synaprune 0.1)",
-        (),
+        "one spine pool, Hill stimulus with fixed n = 2, no adaptation (the structure of synaprune 0.1)",
+        _ONE_POOL,
+        (_ACTIVATION_RATE, _ELIMINATION, _HOMEOSTATIC_GAIN),
+    ),
+    "hill": Variant(
+        "hill",
+        "as baseline with the Hill coefficient of the occupancy -> stimulus map free (steeper: threshold-like)",
+        _ONE_POOL,
+        (_ACTIVATION_RATE, _ELIMINATION, _HOMEOSTATIC_GAIN, _HILL),
+    ),
+    "adaptive": Variant(
+        "adaptive",
+        "microglia desensitise under sustained stimulation (microglia=adaptive), one spine pool",
+        ("microglia=adaptive", "spines=somatosensory_cortex"),
+        (_ACTIVATION_RATE, _ELIMINATION, _HOMEOSTATIC_GAIN, _ADAPTATION_HALF_LIFE, _ADAPTED_RESPONSE),
+    ),
+    "two_pool": Variant(
+        "two_pool",
+        "transient and persistent spines, pruning of the transient pool only (spines=two_pool)",
+        ("microglia=default", "spines=two_pool"),
         (_ACTIVATION_RATE, _ELIMINATION, _HOMEOSTATIC_GAIN),
     ),
 }

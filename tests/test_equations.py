@@ -79,7 +79,7 @@ def reference_rhs(m: PruningModel, y, infusion, *, lib=math):
     drive = maximum(agonism * maximum(t, 0) ** mg.tspo_receptor_coupling * responsiveness, 0)
     s = drive**mg.stimulus_hill / (drive**mg.stimulus_hill + mg.stimulus_ec50**mg.stimulus_hill)
     d.append(mg.activation_rate_per_h * s * (1 - a) - LN2 / mg.deactivation_half_life_h * a)
-    d.append(LN2 / mg.tspo_half_life_h * (resting * (1 + (m.species.tspo_induction_fold - 1) * a) - t))
+    d.append(LN2 / mg.tspo_half_life_h * (resting * (1 + (mg.tspo_induction_fold - 1) * a) - t))
     d.append(LN2 / mg.c1q_half_life_h * (1 + mg.c1q_gain * a - q))
     e0, s0, phi = sp.elimination_per_day / 24.0, sp.baseline_density_per_um, sp.microglial_share
     e_int, k_eng = (1 - phi) * e0, 1.0 / sp.tagged_dwell_h
@@ -151,7 +151,7 @@ def distinct_model(rng: np.random.Generator) -> PruningModel:
     microglia = MicrogliaActivation(
         activation_rate_per_h=pos(), deactivation_half_life_h=10 * pos(), stimulus_ec50=frac(),
         stimulus_hill=1 + frac(), tspo_receptor_coupling=frac(), tspo_half_life_h=10 * pos(),
-        c1q_half_life_h=10 * pos(), c1q_gain=pos(), engulfment_gain=pos(),
+        c1q_half_life_h=10 * pos(), c1q_gain=pos(), engulfment_gain=pos(), tspo_induction_fold=2 + pos(),
     )  # fmt: skip
     spines = SpineTurnover(
         baseline_density_per_um=frac(), elimination_per_day=0.1 * frac(), microglial_share=frac(),
@@ -160,7 +160,7 @@ def distinct_model(rng: np.random.Generator) -> PruningModel:
     )  # fmt: skip
     return PruningModel(
         drug=drug,
-        species=Species(name="probe", body_weight_kg=frac(), tspo_induction_fold=1 + pos()),
+        species=Species(name="probe", body_weight_kg=frac()),
         genotype=Genotype(name="probe", tspo_expression=frac(), gabaa_bz_sensitivity=frac()),
         regimen=DosingRegimen(route="ip", dose_mg_per_kg=1.0),
         pk=pk,
@@ -397,3 +397,104 @@ def test_species_specific_tspo_ki_enters_the_kernel():
     got_base, got_other = base.compiled_rhs()(0.0, y, 0.3), other.compiled_rhs()(0.0, y, 0.3)
     np.testing.assert_allclose(got_other, reference_rhs(other, y, 0.3), rtol=1e-12, atol=1e-15)
     assert not np.allclose(got_other, got_base, rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------- stage variants
+def variant_model(rng: np.random.Generator) -> PruningModel:
+    """:func:`distinct_model` with adaptive microglia and two spine pools (new fields distinct too)."""
+    from sim.microglia import AdaptiveMicroglia
+    from sim.spines import TwoPoolSpines
+
+    base = distinct_model(rng)
+    mg = AdaptiveMicroglia(**{f.name: getattr(base.microglia, f.name) for f in dataclasses.fields(base.microglia)},
+                           adaptation_half_life_h=37.0, adapted_response=0.23)  # fmt: skip
+    sp = TwoPoolSpines(**{f.name: getattr(base.spines, f.name) for f in dataclasses.fields(base.spines)},
+                       persistent_fraction=0.61, persistent_half_life_days=97.0)  # fmt: skip
+    return dataclasses.replace(base, microglia=mg, spines=sp)
+
+
+def reference_variant_tail(m: PruningModel, y, infusion):
+    """d(activation, TSPO, C1q, adaptation, untagged, tagged, persistent)/dt transcribed from the class docstrings."""
+    one_pool = dataclasses.replace(
+        m, microglia=MicrogliaActivation(**{f.name: getattr(m.microglia, f.name) for f in
+                                            dataclasses.fields(MicrogliaActivation)}),
+        spines=SpineTurnover(**{f.name: getattr(m.spines, f.name) for f in dataclasses.fields(SpineTurnover)}),
+    )  # fmt: skip
+    n_pk = m.n_pk
+    a, t, q, r, su, st, sp_ = y[n_pk:]
+    mg, sp = m.microglia, m.spines
+    # agonism from the one-pool reference: d(activation) = k_act s (1 - a) - k_deact a with s recovered from it
+    base = reference_rhs(one_pool, np.concatenate([y[:n_pk], [a, t, q, su, st]]), infusion)
+    k_deact = LN2 / mg.deactivation_half_life_h
+    s = (base[n_pk] + k_deact * a) / (mg.activation_rate_per_h * (1 - a))
+    s_eff = max(0.0, s - (1 - mg.adapted_response) * r)
+    e0, p, s0, phi = (
+        sp.elimination_per_day / 24.0,
+        sp.persistent_fraction,
+        sp.baseline_density_per_um,
+        sp.microglial_share,
+    )
+    e_p = LN2 / sp.persistent_half_life_days / 24.0
+    e_t = (e0 - p * e_p) / (1 - p)
+    e_int, k_eng = (1 - phi) * e_t, 1.0 / sp.tagged_dwell_h
+    st_star = phi * e_t * (1 - p) * s0 / k_eng
+    su_star = (1 - p) * s0 - st_star
+    k_tag, k_stab = (k_eng + e_int) * st_star / su_star, e_p * p * s0 / su_star
+    n = 1.0 - m.depletion.fraction_depleted
+    f_max = e0 * s0 / (1 - sp.baseline_formation_suppression)
+    total = su + st + sp_
+    formed = (
+        f_max
+        * max(0, 1 + sp.homeostatic_gain * (s0 - total) / s0)
+        * max(0, 1 - n * (sp.baseline_formation_suppression + sp.activated_formation_suppression * a))
+    )
+    capacity = 1 + mg.engulfment_gain * a
+    return [
+        mg.activation_rate_per_h * s_eff * (1 - a) - k_deact * a, base[n_pk + 1], base[n_pk + 2],
+        LN2 / mg.adaptation_half_life_h * (s - r),
+        formed - k_tag * n * q * su - e_int * su - k_stab * su,
+        k_tag * n * q * su - k_eng * n * capacity * st - e_int * st,
+        k_stab * su - e_p * sp_,
+    ]  # fmt: skip
+
+
+def test_variant_stages_match_their_equations_for_every_new_parameter():
+    rng = np.random.default_rng(21)
+    model = variant_model(rng)
+    assert model.state_names[-4:] == ("microglial_adaptation", "untagged_spine_density", "tagged_spine_density",
+                                      "persistent_spine_density")  # fmt: skip
+    y = np.concatenate([rng.uniform(0.5, 5.0, model.n_pk), [0.4, 1.7, 2.3, 0.03, 0.2, 0.05, 0.3]])
+    compiled = model.compiled_rhs()(0.0, y, 0.37)
+    np.testing.assert_allclose(compiled[model.n_pk :], reference_variant_tail(model, y, 0.37), rtol=1e-10)
+    np.testing.assert_allclose(model.rhs(0.0, y, 0.37), compiled, rtol=1e-12, atol=1e-16)
+    for stage, name in [("microglia", "adaptation_half_life_h"), ("microglia", "adapted_response"),
+                        ("spines", "persistent_fraction"), ("spines", "persistent_half_life_days"),
+                        ("spines", "elimination_per_day"), ("microglia", "activation_rate_per_h")]:  # fmt: skip
+        changed = perturbed(model, stage, name, 0.71)
+        got = changed.compiled_rhs()(0.0, y, 0.37)
+        np.testing.assert_allclose(got[model.n_pk :], reference_variant_tail(changed, y, 0.37), rtol=1e-10,
+                                   err_msg=f"{stage}.{name}")  # fmt: skip
+        assert np.any(np.abs(got - compiled) > 1e-12 * np.abs(compiled).max()), f"{stage}.{name} has no effect"
+
+
+def test_variant_stage_functions_evaluate_on_symbols():
+    rng = np.random.default_rng(22)
+    model = variant_model(rng)
+    y = np.concatenate([rng.uniform(0.5, 5.0, model.n_pk), [0.4, 1.7, 2.3, 0.03, 0.2, 0.05, 0.3]])
+    substitutions = {sympy.Symbol("infusion"): 0.5}
+    y_symbols = np.array(sympy.symbols(f"y0:{y.size}", real=True), dtype=object)
+    substitutions.update(dict(zip(y_symbols, y)))
+    out = np.zeros(y.size, dtype=object)
+    signal = np.array([sympy.Symbol("infusion")], dtype=object)
+    for group, record, stage in zip(CHAIN, model.records(), model.chain):
+        symbols = symbolic_record(record, group)
+        for sym_value, value in zip(symbols, record):
+            if isinstance(value, np.ndarray):
+                substitutions.update({s: v for s, v in zip(sym_value.ravel(), value.ravel()) if s != 0})
+            else:
+                substitutions[sym_value] = value
+        part = model.slice(group)
+        signal = stage.rhs(symbols, y_symbols[part], signal, out[part])
+    assert all(isinstance(e, sympy.Expr) for e in out)
+    numeric = np.array([float(sympy.sympify(e).evalf(subs=substitutions)) for e in out])
+    np.testing.assert_allclose(numeric, model.compiled_rhs()(0.0, y, 0.5), rtol=1e-10, atol=1e-14)

@@ -4,6 +4,7 @@ Only structural laws are tested here; the calibrated rates may change (configs/c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -27,10 +28,9 @@ def rec(mg: MicrogliaActivation, resting: float = 1.0, fold: float = 9.0, respon
     """The stage's record in a context with the given resting TSPO, induction fold and responsiveness."""
     context = SimpleNamespace(
         genotype=SimpleNamespace(tspo_expression=1.0),
-        species=SimpleNamespace(tspo_induction_fold=fold),
         depletion=SimpleNamespace(tspo_fold=resting, responsiveness=responsiveness, density=1.0),
     )
-    return mg.record(context)
+    return dataclasses.replace(mg, tspo_induction_fold=fold).record(context)
 
 
 def stim(mg, agonism, tspo, responsiveness):

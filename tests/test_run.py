@@ -42,7 +42,7 @@ PINNED = [
     "cognition.alternation_chance_percent=50",
     "cognition.alternation_deficit_at_chance=1",
     "cognition.max_sedation=0.5",
-    "species.tspo_induction_fold=9",
+    "microglia.tspo_induction_fold=9",
     "output_step_h=6",
 ]
 GOLDEN = {

@@ -31,7 +31,6 @@ def rhs(spines: SpineTurnover, state, activation, c1q, capacity, density):
     return out
 
 
-
 def make(params: dict) -> SpineTurnover:
     try:
         return SpineTurnover(**params)

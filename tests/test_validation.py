@@ -104,16 +104,48 @@ def test_low_dose_impairs_object_recognition_but_not_alternation(findings):
     assert findings["alternation_spared_low_dose"].passed, findings["alternation_spared_low_dose"].model
 
 
+def _expected_failures() -> set[str]:
+    """The low-dose recovery fails by design when no mechanism variant meets every criterion (sim.calibrate)."""
+    from sim.calibrate import CALIBRATION_DIR, HEADLINE
+
+    text = (CALIBRATION_DIR / f"{HEADLINE}.yaml").read_text()
+    return {"low_dose_recovery"} if "WITHOUT the low-dose target" in text else set()
+
+
 def test_every_required_finding_passes(findings):
-    failed = [f"{f.key}: {f.model}" for f in findings.values() if f.required and not f.passed]
-    assert not failed
-    assert sum(f.required for f in findings.values()) == 11
+    failed = {f.key for f in findings.values() if f.required and not f.passed}
+    assert failed == _expected_failures(), [findings[k].model for k in failed]
+    assert sum(f.required for f in findings.values()) == 12
+
+
+def test_low_dose_recovery_finding_agrees_with_the_acceptance_criterion(arms, findings):
+    from sim import targets
+
+    ds = arms["low_dose"]
+    late = 100.0 - ds.spine_density_relative.sel(time=slice(77.0, None)).values
+    assert findings["low_dose_recovery"].passed == bool(late.max() < 2.0)
+    assert f"{late.max():.1f} %" in findings["low_dose_recovery"].model
+    t, d = ds.time.values, 100.0 - ds.spine_density_relative.values
+    criterion = targets.acceptance({"high_dose": t, "low_dose": t}, {"high_dose": d, "low_dose": d})
+    assert bool(criterion["low_dose_recovery"]) == findings["low_dose_recovery"].passed
 
 
 def test_microglia_tspo_and_c1q_rise_under_diazepam(arms):
     ds = arms["high_dose_2wk"]
-    assert float(ds.microglial_tspo_total.interp(time=14.0)) > 1.0  # TSPO-PET arm readout (mouse induction)
+    assert float(ds.tspo_pet_proxy.interp(time=14.0)) > 1.0  # TSPO-PET arm readout (induction fold > 1)
     assert float(ds.c1q_level.max()) > 1.0
+    assert ds.tspo_pet_proxy.attrs["units"] == "1" and "TSPO-PET" in ds.tspo_pet_proxy.attrs["long_name"]
+
+
+def test_tspo_pet_proxy_is_tissue_tspo_relative_to_the_same_tissue_drug_free(arms):
+    import numpy as np
+
+    wt = arms["high_dose_2wk"]
+    np.testing.assert_allclose(wt.tspo_pet_proxy, wt.microglial_tspo_total / wt.microglial_tspo_total[0], rtol=1e-12)
+    depleted = arms["plx5622_high_dose"]  # fewer microglia with raised resting TSPO: drug-free tissue = 1
+    assert float(depleted.tspo_pet_proxy[0]) == pytest.approx(1.0, rel=1e-9)
+    assert float(depleted.microglial_tspo_total[0]) != pytest.approx(1.0, rel=1e-3)
+    assert float(arms["high_dose_tspo_ko"].tspo_pet_proxy.max()) == 0.0  # no TSPO, no specific signal
 
 
 def test_broken_biology_fails():
@@ -132,7 +164,7 @@ def test_command_line_prints_findings_and_writes_csv(arms, monkeypatch, tmp_path
     from sim import validation
 
     monkeypatch.setattr(validation, "run_arms", lambda overrides: arms)
-    assert validation.main(["--csv", str(tmp_path / "v.csv")]) == 0
+    assert validation.main(["--csv", str(tmp_path / "v.csv")]) == (1 if _expected_failures() else 0)
     with open(tmp_path / "v.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(evaluate(arms)) and rows[0]["finding"] == "high_dose_loss_day7"

@@ -53,6 +53,12 @@ OUTPUTS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "1",
         "microglial TSPO per tissue volume relative to resting wild type (TSPO-PET proxy)",
     ),
+    "tspo_pet_proxy": (
+        ("time",),
+        "1",
+        "tissue TSPO (microglia density x per-cell TSPO) relative to the same tissue drug-free (TSPO-PET proxy; "
+        "0 without TSPO)",
+    ),
     "c1q_level": (("time",), "1", "microglial C1q relative to resting"),
     "microglia_density": (("time",), "1", "microglia density relative to intact brain"),
     "spine_density": (("time",), "1/um", "dendritic spine density"),

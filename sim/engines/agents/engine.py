@@ -116,6 +116,14 @@ class AgentEngine:
             )
 
     # ------------------------------------------------------------------ setup
+    def check_model(self, model: PruningModel) -> None:
+        """Refuse spine stages other than the one-pool :class:`~sim.spines.SpineTurnover` (ConfigError)."""
+        if model.spines.state_names != ("untagged_spine_density", "tagged_spine_density"):
+            raise ConfigError(
+                f"engine=agents simulates one spine pool only, not spines={type(model.spines).__name__} "
+                f"(states {', '.join(model.spines.state_names)}): use engine=ode"
+            )
+
     @property
     def dendrite_um(self) -> float:
         """Dendrite per replicate: ``segments x segment_length_um`` [um]."""
@@ -157,6 +165,7 @@ class AgentEngine:
             ``replicate`` dimension, per-cell outputs the dimensions (``replicate``, ``cell``), per-spine records
             (``replicate``, ``spine``); attributes ``agent_*`` record the engine settings and diagnostics.
         """
+        self.check_model(model)
         times_h = np.asarray(times_h, dtype=float)
         data, coords, attrs = self._run(model, times_h, np.random.default_rng(0) if rng is None else rng)
         # built once the run's working arrays are released: the peak memory is that of the outputs

@@ -23,19 +23,23 @@ class Compound:
     """One chemical species' molar mass and receptor affinities, each with its source."""
 
     molar_mass_g_per_mol: float = param(
-        284.74, units="g/mol", long_name="molar mass", source="computed from the molecular formula"
+        284.74,
+        units="g/mol",
+        long_name="molar mass",
+        source="computed from the molecular formula: every file of sim/configs/compound/ sets it next to its formula "
+        "(default: diazepam, C16H13ClN2O); tests/test_references.py recomputes each value from standard atomic weights",
     )
     tspo_ki_nM: float = param(
         math.inf,
         units="nM",
         long_name="TSPO inhibition constant (inf: no affinity)",
-        source="set per compound in sim/configs/compound/",
+        source="per compound: every file of sim/configs/compound/ sets it and cites it in `tspo_ki_source`",
     )
     gabaa_ki_nM: float = param(
         math.inf,
         units="nM",
         long_name="GABA-A benzodiazepine-site inhibition constant (inf: no affinity)",
-        source="set per compound in sim/configs/compound/",
+        source="per compound: every file of sim/configs/compound/ sets it and cites it in `gabaa_ki_source`",
     )
     tspo_efficacy: float = param(
         1.0,
@@ -53,7 +57,8 @@ class Compound:
         {},
         units="nM",
         long_name="TSPO inhibition constant measured in a given species, overriding tspo_ki_nM for it",
-        source="set per compound in sim/configs/compound/",
+        source="per compound: where a file of sim/configs/compound/ sets it, its `tspo_ki_source` cites it "
+        "(default {}: no species-specific value, tspo_ki_nM applies to every species)",
     )
     tspo_ki_source: str = param("", units="", long_name="source of tspo_ki_nM and tspo_ki_by_species_nM", source="")
     gabaa_ki_source: str = param("", units="", long_name="source of gabaa_ki_nM", source="")

@@ -88,43 +88,46 @@ class CompoundPK:
         1.0,
         units="h",
         long_name="terminal plasma elimination half-life",
-        source="set per compound and species in sim/configs/compound_pk/",
+        source="per compound and species: every file of sim/configs/compound_pk/ sets it and cites it in `source`",
     )
     volume_l_per_kg: float = param(
         1.0,
         units="L/kg",
         long_name="volume of distribution (central compartment if a peripheral one is given)",
-        source="set per compound and species in sim/configs/compound_pk/",
+        source="per compound and species: every file of sim/configs/compound_pk/ sets it and cites it in `source`",
     )
     peripheral_volume_l_per_kg: float = param(
         0.0,
         units="L/kg",
         long_name="peripheral compartment volume (0: one-compartment compound)",
-        source="set per compound and species in sim/configs/compound_pk/",
+        source="per compound and species: where a file of sim/configs/compound_pk/ sets it, its `source` cites it "
+        "(default 0: one-compartment compound)",
     )
     distribution_rate_per_h: float = param(
         0.0,
         units="1/h",
         long_name="central -> peripheral rate constant k12 = Q / V (0: one-compartment compound)",
-        source="set per compound and species in sim/configs/compound_pk/",
+        source="per compound and species: where a file of sim/configs/compound_pk/ sets it, its `source` cites it "
+        "(default 0: one-compartment compound)",
     )
     free_fraction: float = param(
         0.2,
         units="1",
         long_name="unbound fraction in plasma",
-        source="set per compound and species in sim/configs/compound_pk/",
+        source="per compound and species: every file of sim/configs/compound_pk/ sets it and cites it in `source`",
     )
     brain_plasma_ratio: float = param(
         1.0,
         units="1",
         long_name="total brain / total plasma concentration ratio",
-        source="set per compound and species in sim/configs/compound_pk/",
+        source="per compound and species: every file of sim/configs/compound_pk/ sets it and cites it in `source`",
     )
     formed_from: dict[str, float] = param(
         {},
         units="1",
         long_name="fraction of each precursor's elimination that forms this compound",
-        source="set per compound and species in sim/configs/compound_pk/",
+        source="per compound and species: where a file of sim/configs/pk/ sets it, its `source` cites it "
+        "(default {}: not formed from another compound)",
     )
     source: str = param("", units="", long_name="citation or assumption behind these values", source="")
 

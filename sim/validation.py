@@ -236,7 +236,7 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "clonazepam (weak TSPO ligand) at the same mg/kg",
         "not tested in the study",
         "INFERRED",
-        "TSPO Ki 30 uM [pmid6521970]",
+        "TSPO Ki 30 uM, mouse glioblastoma sites [pmid6521970]",
         "prediction",
         f"day-7 loss {c:.2f} % vs diazepam {d7:.1f} %",
         "< 1/5 of diazepam",

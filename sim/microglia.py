@@ -160,21 +160,29 @@ class MicrogliaDepletion:
     """
 
     name: str = param("none", units="", long_name="depletion treatment", source="user choice")
-    fraction_depleted: float = param(0.0, units="1", long_name="fraction of microglia removed", source="none = 0")
+    fraction_depleted: float = param(
+        0.0,
+        units="1",
+        long_name="fraction of microglia removed",
+        source="definition: no depletion (depletion=none); depletion=plx5622 sets and cites its own",
+    )
     residual_tspo_fold: float = param(
         1.0,
         units="1",
         long_name="resting TSPO of the residual microglia relative to normal microglia",
-        source="none = 1",
+        source="definition: no depletion (depletion=none); depletion=plx5622 sets and cites its own",
     )
     residual_responsiveness: float = param(
-        1.0, units="1", long_name="TSPO responsiveness of the residual microglia (0: unresponsive)", source="none = 1"
+        1.0,
+        units="1",
+        long_name="TSPO responsiveness of the residual microglia (0: unresponsive)",
+        source="definition: no depletion (depletion=none); depletion=plx5622 sets and cites its own",
     )
     start_day: float = param(
         0.0,
         units="d",
         long_name="day depletion starts (<= 0: before the first dose; the drug-free tissue is integrated from then)",
-        source="none = 0",
+        source="definition: no depletion (depletion=none); depletion=plx5622 sets and cites its own",
     )
 
     def __post_init__(self) -> None:

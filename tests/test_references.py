@@ -11,7 +11,8 @@ Sources are collected from
 
 Checks: (i) every ``[key]`` resolves to exactly one entry ``- **[key]** ...``; (ii) no source names the project's
 private reference notes or their section labels (:data:`FORBIDDEN`); (iii) every non-empty
-source of a numeric value cites a key, or says "assumption", or starts with "calibrated"; (iv) every entry has a
+source of a numeric value cites a key, or says "assumption", or starts with "calibrated" or "definition:" (the
+neutral value that means "off", e.g. no depletion); (iv) every entry has a
 year in parentheses ("(2014)", or "(accessed 2026)" for a drug label) and a doi or URL; (v) every entry is cited somewhere in ``sim`` (a parameter source, a target, a
 YAML value or comment).
 
@@ -151,7 +152,8 @@ def _sets(node: object, field: str) -> bool:
 
 def _cites(text: str) -> bool:
     """Check (iii) for one source text, without delegation."""
-    return bool(KEY.search(text)) or "assumption" in text.lower() or text.strip().lower().startswith("calibrated")
+    start = text.strip().lower()
+    return bool(KEY.search(text)) or "assumption" in text.lower() or start.startswith(("calibrated", "definition:"))
 
 
 def delegation_offenders(s: Source) -> list[str]:

@@ -10,8 +10,10 @@ from sim.core.params import ConfigError
 from sim.engines.batch import BatchEngine, downstream_groups, kernel_source, models_for, upstream
 from sim.run import simulate_model
 
-# Distinct perturbations of five downstream parameters (two stages), three sets.
+# Distinct perturbations of six downstream parameters (two stages), three sets. The Hill coefficients are below the
+# calibrated one so that the low dose prunes visibly too (the comparison is then not of flat lines).
 VALUES = {
+    "microglia.stimulus_hill": [1.3, 2.1, 1.7],
     "microglia.activation_rate_per_h": [0.21, 0.83, 3.7],
     "microglia.c1q_gain": [4.3, 6.9, 5.2],
     "spines.elimination_per_day": [0.019, 0.031, 0.026],

@@ -45,10 +45,11 @@ def test_log_probability_is_likelihood_plus_priors_by_hand(posterior):
         obs = targets.observables(times, deficits)
         log_like = 0.0
         for t in targets.TARGETS:
-            diff = float(obs[t.name]) - t.value
-            if t.kind == "at_most":
-                diff = max(diff, 0.0)
-            log_like += -0.5 * (diff / t.sigma) ** 2
+            z = (float(obs[t.name]) - t.value) / t.sigma
+            if t.kind == "at_most":  # censored: log P(report "below the value") = log Phi(-z)
+                log_like += math.log(0.5 * math.erfc(z / math.sqrt(2.0)))
+            else:
+                log_like += -0.5 * z**2
         log_prior = sum(
             -0.5 * ((v - math.log(p.median)) / p.log_sd) ** 2 - math.log(p.log_sd * math.sqrt(2 * math.pi))
             for p, v in zip(spec.free, log_values)
@@ -68,7 +69,7 @@ def test_refused_or_non_finite_sets_have_zero_probability(posterior):
 
 def test_smoke_chain_writes_names_and_attributes_and_repeats_bit_for_bit(tmp_path):
     spec = targets.VARIANTS[targets.DEFAULT_VARIANT]
-    args = ["--walkers", "6", "--steps", "4", "--seed", "7", "--burn-in", "1", "--thin", "1"]
+    args = ["--walkers", "8", "--steps", "4", "--seed", "7", "--burn-in", "1", "--thin", "1"]
     assert main([*args, "--output", str(tmp_path / "a.nc")]) == 0
     assert main([*args, "--output", str(tmp_path / "b.nc")]) == 0
     a, b = open_result(tmp_path / "a.nc"), open_result(tmp_path / "b.nc")
@@ -79,7 +80,7 @@ def test_smoke_chain_writes_names_and_attributes_and_repeats_bit_for_bit(tmp_pat
     for key in ("autocorrelation_time_steps", "effective_sample_size", "run_time_s", "command", "sim_version"):
         assert key in a.attrs, key
     assert a.attrs["calibration_sha256"] and a.attrs["git_commit"]
-    assert a.sizes == {"chain": 6, "draw": 3}
+    assert a.sizes == {"chain": 8, "draw": 3}
     for key in spec.keys:
         variable = a[variable_name(key)]
         assert variable.attrs["config_key"] == key and variable.attrs["units"]
@@ -92,8 +93,8 @@ def test_smoke_chain_writes_names_and_attributes_and_repeats_bit_for_bit(tmp_pat
     "args, message",
     [
         (["--walkers", "5", "--steps", "4", "--seed", "1"], "walkers = 5"),
-        (["--walkers", "6", "--steps", "4", "--seed", "1", "--variant", "nope"], "variant = 'nope'"),
-        (["--walkers", "6", "--steps", "1", "--seed", "1"], "steps = 1"),
+        (["--walkers", "8", "--steps", "4", "--seed", "1", "--variant", "nope"], "variant = 'nope'"),
+        (["--walkers", "8", "--steps", "1", "--seed", "1"], "steps = 1"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, args, message):

@@ -115,7 +115,9 @@ def test_hydra_key_is_dropped_and_calibration_is_recorded():
     node = library.compose()
     assert "hydra" not in node and "defaults" not in node
     assert node["calibration"] == "shi2022"
-    assert node["microglia"]["activation_rate_per_h"] == pytest.approx(0.514421)
+    fitted = yaml.safe_load((CONFIGS / "calibration" / "shi2022.yaml").read_text())
+    assert node["microglia"]["activation_rate_per_h"] == fitted["microglia"]["activation_rate_per_h"]
+    assert node["microglia"]["activation_rate_per_h"] != sim.microglia.MicrogliaActivation().activation_rate_per_h
     none = library.compose(["calibration=none"])
     assert none["calibration"] == "none" and "activation_rate_per_h" not in none["microglia"]
 

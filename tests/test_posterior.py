@@ -39,13 +39,13 @@ def _posterior(keys=SPEC.keys, variant=SPEC.name, values=None) -> xr.Dataset:
 
 
 def test_a_file_with_other_free_parameters_is_refused_naming_both_sides(tmp_path):
-    keys = (*SPEC.keys[1:], "microglia.stimulus_hill")
+    keys = (*SPEC.keys[1:], "microglia.c1q_gain")  # one key of the variant swapped for a parameter it does not fit
     path = save_dataset(_posterior(keys=keys), tmp_path / "other.nc")
     with pytest.raises(ConfigError) as error:
         load(path=path)
     message = str(error.value)
     assert "\n" not in message
-    assert f"only in the file: microglia.stimulus_hill; only in the variant: {SPEC.keys[0]}" in message
+    assert f"only in the file: microglia.c1q_gain; only in the variant: {SPEC.keys[0]}" in message
     with pytest.raises(ConfigError, match="variant = 'nope' is not allowed"):
         load("nope", path=path)
     with pytest.raises(ConfigError, match="does not exist"):
@@ -69,10 +69,11 @@ def test_predict_gives_quantiles_of_the_readout_over_the_draws():
         100.0 - np.interp(7.0, times / 24, simulate_model(m, times)["spine_density_relative"].values)
         for m in models_for(model, values)
     ]
-    np.testing.assert_allclose(result["values"], expected, atol=1e-3)
+    # batch vs ODE engine: <= 1e-4 relative on spine density (~90 % of baseline), i.e. < 9e-3 percentage points here
+    np.testing.assert_allclose(result["values"], expected, atol=5e-3)
     assert np.ptp(expected) > 1.0
-    assert result["quantiles"][0.5] == pytest.approx(np.quantile(expected, 0.5), abs=1e-3)
-    assert result["quantiles"][0.1] == pytest.approx(np.quantile(expected, 0.1), abs=1e-3)
+    assert result["quantiles"][0.5] == pytest.approx(np.quantile(expected, 0.5), abs=5e-3)
+    assert result["quantiles"][0.1] == pytest.approx(np.quantile(expected, 0.1), abs=5e-3)
 
 
 def test_readouts():

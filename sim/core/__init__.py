@@ -5,4 +5,4 @@ stage formulas use (``maths``), the compiler of the stage chain (``chain``) and 
 """
 
 #: Package version (the single definition; pyproject.toml reads it).
-__version__ = "0.1.0"
+__version__ = "0.2.0"

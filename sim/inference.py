@@ -171,8 +171,19 @@ def sample(
     }
 
 
-def to_dataset(posterior: Posterior, sampler: emcee.EnsembleSampler, diag: dict, seed: int, command: str) -> xr.Dataset:
-    """The kept draws with units and provenance (see the module docstring)."""
+def to_dataset(
+    posterior: Posterior,
+    sampler: emcee.EnsembleSampler,
+    diag: dict,
+    seed: int,
+    command: str,
+    git: tuple[str, bool] | None = None,
+) -> xr.Dataset:
+    """The kept draws with units and provenance (see the module docstring).
+
+    ``git`` is the (commit, dirty) state of the checkout when sampling started (default: now); a long run records
+    the code it ran, not a commit made while it was running.
+    """
     spec = posterior.variant
     chain = np.exp(sampler.get_chain(discard=diag["burn_in"], thin=diag["thin"]))  # draw x walker x parameter
     log_prob = sampler.get_log_prob(discard=diag["burn_in"], thin=diag["thin"])
@@ -198,7 +209,7 @@ def to_dataset(posterior: Posterior, sampler: emcee.EnsembleSampler, diag: dict,
     data["log_probability"] = xr.Variable(
         ("chain", "draw"), log_prob.T.copy(), {"units": "1", "long_name": "log posterior density (up to a constant)"}
     )
-    commit, dirty = git_state()
+    commit, dirty = git if git is not None else git_state()
     calibration = next(iter(posterior.arms.values())).calibration
     attrs = {
         "title": f"synaprune posterior of the free parameters of variant {spec.name}",
@@ -302,9 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"seed = {args.seed!r} is not allowed: it must be a non-negative integer")
         posterior = Posterior.of(args.variant)
         output = Path(args.output) if args.output else posterior_path(posterior.variant.name)
+        git = git_state()  # the code that runs, recorded before the (long) sampling
         sampler, diag = sample(posterior, args.walkers, args.steps, args.seed, args.burn_in, args.thin, args.progress)
         command = " ".join(["python -m sim.inference", *(sys.argv[1:] if argv is None else argv)])
-        nc, md = write(to_dataset(posterior, sampler, diag, args.seed, command), output)
+        nc, md = write(to_dataset(posterior, sampler, diag, args.seed, command, git), output)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -102,7 +102,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             floor = process_seconds([sys.executable, "-c", "import sim"], 5, tmp)
             cli = process_seconds(
-                [str(bin_dir / "synaprune"), "experiment=shi2022_high_dose", "figure=false", f"hydra.run.dir={tmp}/run"],
+                [
+                    str(bin_dir / "synaprune"),
+                    "experiment=shi2022_high_dose",
+                    "figure=false",
+                    f"hydra.run.dir={tmp}/run",
+                ],
                 5,
                 tmp,
             )

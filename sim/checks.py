@@ -46,7 +46,9 @@ def validate_stages(model: Any) -> None:
             except ConfigError as error:
                 message = str(error)
                 prefix = f"{type(stage).__name__}."
-                raise ConfigError(f"{group}.{message[len(prefix):]}" if message.startswith(prefix) else message) from None
+                raise ConfigError(
+                    f"{group}.{message[len(prefix) :]}" if message.startswith(prefix) else message
+                ) from None
     model.__post_init__()
 
 
@@ -108,7 +110,9 @@ def estimate_bytes(model: Any, engine: Any, duration_days: float, output_times: 
         steps = duration_days * 24.0 / dt_h
         total += 6 * _BYTES * steps
         parts.append(f"{steps:.3g} agent steps of {dt_h:g} h")
-        spines = engine.segments * engine.segment_length_um * model.spines.baseline_density_per_um * engine.capacity_factor
+        spines = (
+            engine.segments * engine.segment_length_um * model.spines.baseline_density_per_um * engine.capacity_factor
+        )
         total += 8.0 * spines  # slot state and positions (~6.5 B per spine, measured by benchmarks/bench_agents.py)
         parts.append(f"{spines:.3g} spine sites")
         if engine.record_spines:

@@ -59,6 +59,7 @@ def stage_class(group: str, schema: str | None = None) -> type:
     names = ", ".join(cls.__name__ for cls in stage_classes(group))
     raise ConfigError(f"{group}: the option extends base_{schema}, which is not a registered {group} class ({names})")
 
+
 #: The packaged calibration of the microglia and spine parameters.
 HEADLINE_CALIBRATION = "shi2022"
 

@@ -377,7 +377,9 @@ LESSON: tuple[LessonQuestion, ...] = (
     ),  # fmt: skip
     LessonQuestion("Q11", "wild type: NOR index on day 7", _HIGH, "nor_at_test", "1", 3),
     LessonQuestion("Q11", "TSPO-KO: NOR index on day 7", _HIGH | {"genotype": "tspo_ko"}, "nor_at_test", "1", 3),
-    LessonQuestion("Q11", "wild type: sedation at the day-7 test (24 h after the 7th dose)", _HIGH, "sedation@7", "1", 3),
+    LessonQuestion(
+        "Q11", "wild type: sedation at the day-7 test (24 h after the 7th dose)", _HIGH, "sedation@7", "1", 3
+    ),
     LessonQuestion(
         "Q12",
         "clonazepam 5 mg/kg/day x 7 d: largest spine loss",

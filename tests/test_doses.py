@@ -172,7 +172,9 @@ def test_a_pair_without_a_limit_is_allowed_silently(mouse, recwarn):
 # ---------------------------------------------------------------------------------------------------- daily amounts
 @pytest.mark.parametrize("start_day", [0.0, 0.3])
 def test_several_doses_a_day_add_up(mouse, start_day):
-    four_quarters = with_regimen(mouse, dose_mg_per_kg=MOUSE_LIMIT / 4, interval_h=6.0, start_day=start_day, stop_day=3.0)
+    four_quarters = with_regimen(
+        mouse, dose_mg_per_kg=MOUSE_LIMIT / 4, interval_h=6.0, start_day=start_day, stop_day=3.0
+    )
     assert largest_daily_amount_mg_per_kg(four_quarters.regimen, 0.025, 70.0) == pytest.approx(MOUSE_LIMIT)
     assert check(four_quarters) == ""
     four_thirds = with_regimen(mouse, dose_mg_per_kg=MOUSE_LIMIT / 3, interval_h=6.0, start_day=start_day, stop_day=3.0)

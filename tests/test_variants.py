@@ -19,7 +19,7 @@ import sim
 from sim.config import config_dir
 from sim.core import stage as stage_registry
 
-VARIANT = '''
+VARIANT = """
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -63,7 +63,7 @@ class RelaxingBinding(EquilibriumBinding):
 
     def initial_state(self, record=None):
         return np.zeros(1)
-'''
+"""
 
 
 @pytest.fixture

@@ -161,4 +161,5 @@ def compile_rhs(classes: Sequence[type], records: Sequence[tuple], bounds: Seque
         return lambda t, y, infusion: kernel(t, y, infusion, theta)
     return lambda t, y, infusion: entry(t, y, infusion, theta)
 
+
 __all__ = ["compile_rhs", "kernel_source", "load_kernel", "pack", "record_layout", "source_digest"]

@@ -25,8 +25,9 @@ subtracted from it (see the class).
 Structural choices (each an assumption; see :mod:`sim.calibrate` for the comparison of variants). The high-dose
 targets fix only the product of drive and downstream gain. With a hyperbolic stimulus (:math:`n = 1`) and TSPO
 induction feeding back on the drive, daily 1 mg/kg saturated activation and the 8-week low-dose arm lost more
-spines than the 1-week high dose, at odds with the reported dose dependence. The defaults therefore use a
-threshold-like stimulus (:math:`n = 2`), no receptor reserve (:math:`\kappa = 0`: TSPO induction shows in the
+spines than the 1-week high dose, at odds with the reported dose dependence. The stage therefore uses a
+threshold-like stimulus (code default and prior median :math:`n = 2`; the package calibration, variant ``hill``,
+the only compared structure that meets every target, fits :math:`n \approx 3.8`), no receptor reserve (:math:`\kappa = 0`: TSPO induction shows in the
 TSPO-PET proxy but does not amplify the drive) and C1q and engulfment gains of 6. At the doses of the study the
 agonism stays far below the EC50, so the stimulus is close to :math:`(D/EC_{50})^n` and the EC50 is not
 identifiable apart from the activation rate: it stays fixed. The half-life of the activated state is not

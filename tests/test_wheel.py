@@ -68,3 +68,11 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     ds = open_result(result)
     assert ds.attrs["experiment"] == "shi2022_high_dose"
     assert float(ds.time[-1]) == 70.0 and ds.sizes["time"] > 1
+
+    # the posterior and the per-variant fits are package data too: intervals work from an installed wheel
+    code = (
+        "from sim import posterior, targets, library; ds = posterior.load(); "
+        "print(ds.attrs['variant'], targets.DEFAULT_VARIANT, (library.config_dir() / 'variants' / 'two_pool.yaml').is_file())"
+    )
+    variant, default, variant_fit = run([python, "-c", code], cwd=work, env=env).stdout.split()
+    assert variant == default and variant_fit == "True"

@@ -236,8 +236,13 @@ def _run_group(members: list[tuple[int, PruningModel]], times_h: np.ndarray, eng
 
 
 def _assemble(parts: list[xr.Dataset], keys: list[_Key], mode: str, n: int) -> xr.Dataset:
-    flat = xr.concat(parts, dim="_set", join="outer", coords="minimal", compat="override", combine_attrs="override")
-    flat = flat.sortby("_set").drop_vars("_set")
+    if len(parts) == 1:
+        flat = parts[0]
+    else:  # the outer join over compounds: NaN where a set's drug lacks a compound
+        flat = xr.concat(parts, dim="_set", join="outer", coords="minimal", compat="override", combine_attrs="override")
+    if np.any(np.diff(flat["_set"].values) < 0):
+        flat = flat.sortby("_set")
+    flat = flat.drop_vars("_set")
     if mode == "product":
         dims = [dimension_name(k.key) for k in keys]
         shape = [len(k.values) for k in keys]

@@ -85,6 +85,7 @@ class _Key:
     group: str
     field: str  # "" for an option key
     values: tuple
+    attrs: dict  # units and long_name of the field (or option group), and config_key
 
 
 def _options(group: str) -> list[str]:
@@ -110,7 +111,7 @@ def _parse_key(run: RunConfig, key: Any, values: Any) -> _Key:
         for value in values:
             if value not in allowed:
                 raise ConfigError(f"{key} = {value!r} is not allowed: choose one of {', '.join(allowed)}")
-        return _Key(key, group, "", tuple(values))
+        return _Key(key, group, "", tuple(values), _attrs(key, {"units": "", "long_name": f"{group} option"}))
     cls = type(getattr(run, group))
     fields = [f.name for f in dataclasses.fields(cls) if f.init]
     if "." in name or name not in fields:
@@ -118,7 +119,15 @@ def _parse_key(run: RunConfig, key: Any, values: Any) -> _Key:
             f"sweep key {key!r} is not allowed: {group} has no field {name!r} (fields: {', '.join(fields)})"
         )
     hint = typing.get_type_hints(cls)[name]
-    return _Key(key, group, name, tuple(library._coerce(v, hint, f"{key}") for v in values))
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]  # numpy scalars as Python numbers
+    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
+    attrs = {"units": str(meta.get("units", "")), "long_name": str(meta.get("long_name", key))}
+    return _Key(key, group, name, tuple(library._coerce(v, hint, key) for v in values), _attrs(key, attrs))
+
+
+def _attrs(key: str, attrs: dict[str, str]) -> dict[str, str]:
+    """Coordinate attributes of a swept key: those of its CLI dimension (``dose``, ...) or of its field/option."""
+    return {**COORD_ATTRS.get(dimension_name(key), attrs), "config_key": key}
 
 
 def _indices(keys: list[_Key], mode: str) -> list[tuple[int, ...]]:
@@ -256,8 +265,9 @@ def _assemble(parts: list[xr.Dataset], keys: list[_Key], mode: str, n: int) -> x
     coords = {name: flat[name].variable for name in flat.coords if name != "_set"}
     ds = xr.Dataset(variables, coords=coords)
     for k in keys:
-        attrs = {**_key_attrs(k), "config_key": k.key}
-        values = np.asarray(k.values)
+        attrs = k.attrs
+        scalar = all(np.ndim(v) == 0 for v in k.values)
+        values = np.asarray(k.values) if scalar else np.array([json.dumps(v) for v in k.values])  # list fields
         if mode == "product":
             ds = ds.assign_coords({dimension_name(k.key): (dimension_name(k.key), values, attrs)})
         else:
@@ -266,17 +276,6 @@ def _assemble(parts: list[xr.Dataset], keys: list[_Key], mode: str, n: int) -> x
         ds = ds.assign_coords(sample=("sample", np.arange(n), SAMPLE_ATTRS))
     order = [d for d in CANONICAL_ORDER if d in ds.dims and d not in dims]
     return ds.transpose(*dims, *order, ...)
-
-
-def _key_attrs(k: _Key) -> dict[str, str]:
-    name = dimension_name(k.key)
-    if name in COORD_ATTRS:
-        return dict(COORD_ATTRS[name])
-    if not k.field:
-        return {"units": "", "long_name": f"{k.group} option (sim/configs/{k.group})"}
-    cls = type(library.default_stage(k.group))
-    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}.get(k.field, {})
-    return {"units": str(meta.get("units", "")), "long_name": str(meta.get("long_name", k.key))}
 
 
 def sweep(

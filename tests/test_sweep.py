@@ -90,7 +90,7 @@ def test_product_and_zip_give_the_same_numbers_for_the_same_sets():
 
 
 def test_dimension_names_attributes_and_provenance():
-    values = {RATE: [0.2, 0.4], "regimen.dose_mg_per_kg": [2.0, 5.0], "regimen.stop_day": [3.0, 7.0]}
+    values = {RATE: list(np.array([0.2, 0.4])), "regimen.dose_mg_per_kg": [2.0, 5.0], "regimen.stop_day": [3.0, 7.0]}
     ds = sim.sweep(sim.PruningModel(), values, duration_days=10, output_step_h=12, progress=False)
     assert ds["spine_density_relative"].dims == ("microglia__activation_rate_per_h", "dose", "withdrawal_time", "time")
     rate = ds["microglia__activation_rate_per_h"]
@@ -117,6 +117,14 @@ def test_group_option_keys_run_per_group_and_match_the_composed_configuration():
     run = presets.from_overrides(["experiment=shi2022_high_dose", "microglia=adaptive"])
     reference = _reference(run.model(), 7, 1)
     assert _relative_error(ds["spine_density_relative"].sel(microglia="adaptive").values, reference) <= 1e-4
+
+
+def test_list_fields_sweep_with_their_json_text_as_coordinate():
+    days = [[0.0, 1.0], [0.0, 2.0, 4.0]]
+    ds = sim.sweep(sim.PruningModel(), {"regimen.dose_days": days}, duration_days=8, progress=False)
+    assert list(ds["regimen__dose_days"].values) == ["[0.0, 1.0]", "[0.0, 2.0, 4.0]"]
+    cumulative = ds["cumulative_dose"].sel(time=7.0).values
+    np.testing.assert_allclose(cumulative, [2 * 5.0, 3 * 5.0])  # 5 mg/kg per listed day
 
 
 @pytest.mark.parametrize(
@@ -153,3 +161,12 @@ def test_a_sweep_larger_than_the_memory_limit_is_refused_with_the_estimate(monke
     with pytest.raises(ConfigError, match=r"needs about [0-9.]+ GiB .*memory_limit_gib = 0.01") as error:
         sim.sweep(run, {RATE: np.linspace(0.1, 0.5, 50), GAIN: np.linspace(0.5, 2.0, 50)}, progress=False)
     assert "2500 sets" in str(error.value)
+
+
+def test_combining_cli_results_of_different_drugs_names_the_difference_and_points_to_sweep(tmp_path):
+    paths = []
+    for drug in ("diazepam", "xbd173"):
+        ds = sim.simulate(presets.model(drug=drug), duration_days=2, output_step_h=24, sweep=True)
+        paths.append(sim.io.save_dataset(ds, tmp_path / f"{drug}.nc"))
+    with pytest.raises(ConfigError, match=r"differ in drug.*sim\.sweep"):
+        sim.io.combine_results(paths)

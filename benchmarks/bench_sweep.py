@@ -6,9 +6,11 @@ Parameter sets: ``microglia.activation_rate_per_h`` and ``microglia.engulfment_g
 calibrated values (seed 0), run as one zip sweep. libRoadRunner (if installed) loads ``sim.to_sbml(config)`` once
 (parse + JIT, reported separately), then per set: ``resetAll``, the set's downstream record values written into the
 SBML parameters they are named after (``<group>_<record field>``, from ``model.records()``, so a set means what it
-means to the simulator), the set's initial downstream state, and ``simulate`` on the same hourly grid with per-state absolute
-tolerances (relative 1e-10, absolute 1e-14 per state, as tests/test_sbml.py). Times are wall clock, best of 3 for
-single runs, after a warm-up (numba kernels compiled and cached). Errors: largest relative difference in spine density.
+means to the simulator), the set's initial downstream state, and ``simulate`` on the same hourly grid with
+per-state absolute tolerances (relative 1e-10, absolute 1e-14 per state, as tests/test_sbml.py). Times are wall
+clock, best of 3 for single runs, after a warm-up (numba kernels compiled and cached). Errors: largest relative
+difference in spine density. ``sim.sweep`` returns every output variable of every set (~26 hourly series per set);
+libRoadRunner returns only the two spine states.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def main() -> None:
     density = ds["spine_density"].values  # sample x time [1/um]
     print(f"arm {args.arm}, 70 d, {times_h.size} hourly output times")
     print(f"sim.simulate, one set end to end:           {1e3 * t_one:9.1f} ms")
-    print(f"sim.sweep, {args.sets} sets (zip, one batch):   {t_sweep:9.2f} s ({1e3 * t_sweep / args.sets:.2f} ms per set; "
+    per_set = 1e3 * t_sweep / args.sets
+    print(f"sim.sweep, {args.sets} sets (zip, one batch):   {t_sweep:9.2f} s ({per_set:.2f} ms per set; "
           f"states only, BatchEngine.integrate: {t_states:.2f} s)")  # fmt: skip
 
     n_sim = min(args.simulate_sets, args.sets)

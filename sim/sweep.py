@@ -214,16 +214,17 @@ def _columns(models: list[PruningModel]) -> dict[str, list[float]]:
 
 
 # ---------------------------------------------------------------------------------------------------- running
-def _check_memory(groups: dict, engine: Any, duration_days: float, output_times: int, limit_gib: float) -> None:
+def _check_memory(counts: list[tuple[PruningModel, int]], engine: Any, run: RunConfig, output_times: int) -> None:
+    """Refuse a sweep whose results (``count`` sets like each model) exceed ``run.memory_limit_gib`` (sim.checks)."""
     needed = 0.0
-    for members in groups.values():
-        model = members[0][1]
-        per_set, _ = estimate_bytes(model, engine, duration_days, output_times)
+    for model, count in counts:
+        per_set, _ = estimate_bytes(model, engine, run.duration_days, output_times)
         states = 8.0 * model.bounds[-1] * output_times  # the batch's state array
-        needed += len(members) * (per_set + states)
+        needed += count * (per_set + states)
     needed *= 2.0  # the results of the groups and the assembled Dataset
+    limit_gib = run.memory_limit_gib
     if not math.isfinite(needed) or needed > limit_gib * 2.0**30:
-        n = sum(len(m) for m in groups.values())
+        n = sum(count for _, count in counts)
         raise ConfigError(
             f"this sweep of {n} sets needs about {needed / 2.0**30:.3g} GiB ({output_times} output times per set; "
             f"results plus one copy while they are assembled), more than memory_limit_gib = {limit_gib:g}: "
@@ -333,12 +334,13 @@ def sweep(
     indices = _indices(keys, mode)
     times_h = run.times_h()
 
+    _check_memory([(run.model(), len(indices))], run.engine, run, times_h.size)  # before building every set
     cache: dict = {}
     groups: dict[tuple, list[tuple[int, PruningModel]]] = {}
     for s, index in enumerate(indices):
         model = _build(run, keys, index, cache).model()
         groups.setdefault(_batch_signature(model), []).append((s, model))
-    _check_memory(groups, run.engine, run.duration_days, times_h.size, run.memory_limit_gib)
+    _check_memory([(m[0][1], len(m)) for m in groups.values()], run.engine, run, times_h.size)
     checked = {}
     for members in groups.values():
         checked.update(check_run(members[0][1], run.engine, run.duration_days, times_h.size, math.inf,

@@ -7,6 +7,7 @@ Public API::
     run = sim.presets.experiment("shi2022_low_dose")  # any study arm, from the packaged YAML, without Hydra
     model = sim.presets.model(drug="xbd173", genotype="tspo_ko")
     cfg = sim.load_config(["experiment=shi2022_low_dose", "drug=xbd173"])  # the same through Hydra
+    grid = sim.sweep(sim.PruningModel(), {"drug": ["diazepam", "xbd173"], "regimen.dose_mg_per_kg": [1.0, 5.0]})
     sim.io.save_dataset(ds, "result.nc")
 
 Hydra is imported only by :mod:`sim.config` and :mod:`sim.cli` (``sim.load_config`` imports it on first use);
@@ -31,6 +32,7 @@ from sim.pk import CompoundPK, LinearChainPK
 from sim.run import RunConfig, simulate, simulate_model
 from sim.species import Species
 from sim.spines import SpineTurnover
+from sim.sweep import sweep
 
 
 def load_config(overrides: list[str] | None = None) -> RunConfig:
@@ -77,5 +79,6 @@ __all__ = [
     "presets",
     "simulate",
     "simulate_model",
+    "sweep",
     "to_sbml",
 ]

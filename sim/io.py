@@ -66,7 +66,17 @@ def combine_results(paths: Iterable[str | os.PathLike]) -> xr.Dataset:
     if not paths:
         raise ConfigError("combine_results() got no result files: pass the result.nc paths of the runs to combine")
     datasets = [open_result(p) for p in paths]
-    grid = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts", join="outer")  # holes: NaN + warning
+    try:
+        grid = xr.combine_by_coords(datasets, combine_attrs="drop_conflicts", join="outer")  # holes: NaN + warning
+    except ValueError as error:  # e.g. runs of different drugs: their compound coordinates cannot be aligned
+        differ = [
+            k for k in ("drug", "species", "genotype", "region") if len({str(d.attrs.get(k)) for d in datasets}) > 1
+        ]
+        raise ConfigError(
+            f"combine_results() cannot combine these {len(paths)} runs into one (dose, withdrawal_time) grid"
+            + (f": they differ in {', '.join(differ)}, which is not a dimension of CLI results" if differ else "")
+            + f" ({error}); run such grids with sim.sweep, which joins compounds across drugs"
+        ) from None
     _warn_missing_jobs(grid, datasets)
     # CF 2.6.2: a grid keeps a history, one line per distinct run history, when the runs' histories differ
     histories = dict.fromkeys(str(ds.attrs["history"]) for ds in datasets if ds.attrs.get("history"))

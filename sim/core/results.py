@@ -25,7 +25,7 @@ from sim.core import __version__
 #: rather than ``days since <date>``, which xarray would decode to dates (README, "Use it").
 CONVENTIONS = "CF-1.11"
 
-CANONICAL_ORDER = ("dose", "withdrawal_time", "replicate", "compound", "cell", "spine", "time")
+CANONICAL_ORDER = ("dose", "withdrawal_time", "draw", "quantile", "replicate", "compound", "cell", "spine", "time")
 
 COORD_ATTRS: dict[str, dict[str, str]] = {
     "time": {"units": "d", "long_name": "time since the first dose", "standard_name": "time"},

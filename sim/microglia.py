@@ -329,9 +329,13 @@ class MicrogliaActivation:
         """First-order decay of activation [1/h]."""
         return math.log(2.0) / self.deactivation_half_life_h
 
-    def engulfment_capacity(self, activation):
-        """Engulfment capacity per microglial cell relative to resting [1] (:func:`engulfment_capacity`)."""
-        return engulfment_capacity(self, np.asarray(activation))
+    def engulfment_capacity(self, activation, record: MicrogliaRecord | None = None):
+        """Engulfment capacity per microglial cell relative to resting [1] (:func:`engulfment_capacity`).
+
+        ``record`` (default: this stage's fields) supplies the gain; a batch passes one whose fields are arrays of
+        shape (set, 1).
+        """
+        return engulfment_capacity(self if record is None else record, np.asarray(activation))
 
     def record(self, model: Any) -> MicrogliaRecord:
         """Constants of :func:`microglia_rhs`; genotype, species and depletion of ``model`` supply the context."""

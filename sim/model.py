@@ -201,47 +201,86 @@ class PruningModel:
         return out
 
     def readouts(self, times_h: np.ndarray, states: np.ndarray) -> dict[str, np.ndarray]:
-        """Every output variable from states (state × time).
+        """Every output variable from states (state × time): :meth:`upstream_readouts` and :meth:`downstream_readouts`.
 
         Solver round-off that leaves a state outside its physical range by less than ``1e-12`` (e.g. an
         activation of -1e-226 after a vanishing dose) is set back to the boundary; anything larger is kept, so
         the invariant tests still see it.
         """
-        pk, glia, spines = self.slice("pk"), self.slice("microglia"), self.slice("spines")
-        out = self.upstream(_snap(states[pk][1:], 0.0))
-        activation = _snap(states[glia][0], 0.0, 1.0)
-        tspo, c1q = _snap(states[glia][1:3], 0.0)
-        untagged, tagged, *persistent = _snap(states[spines], 0.0)  # persistent: spines=two_pool only
-        out.update(self.spine_readouts(untagged, tagged, activation, c1q, out["gabaa_agonism"], *persistent))
+        out = self.upstream_readouts(times_h, states)
+        out.update(self.downstream_readouts(states[self.slice("microglia").start :]))
+        return out
+
+    def upstream_readouts(self, times_h: np.ndarray, states: np.ndarray) -> dict[str, np.ndarray]:
+        """Outputs that depend only on the PK states and the regimen (time on the last axis).
+
+        Concentrations, receptor occupancies and agonism, sedation and the cumulative dose: the same for every
+        parameter set of the stages after binding, so a batch (:mod:`sim.engines.batch`) computes them once.
+        ``states`` holds at least the PK states, in state-vector order (state × time).
+        """
+        out = self.upstream(_snap(states[self.slice("pk")][1:], 0.0))
+        out["sedation"] = self.cognition.sedation(out.pop("gabaa_agonism"))
+        out["cumulative_dose"] = self.cumulative_dose(times_h)
+        return out
+
+    def downstream_readouts(self, states: np.ndarray, microglia=None, spines=None) -> dict[str, np.ndarray]:
+        """Microglia, spine and behaviour outputs from the states of the stages after binding.
+
+        ``states``: microglia then spine states on axis -2, time on axis -1; leading axes (e.g. parameter sets)
+        broadcast. ``microglia``, ``spines``: the stages' records (default: this model's); a batch passes records
+        whose varying fields are arrays of shape (set, 1), so that each set is read with its own constants.
+        """
+        pm = self.microglia.record(self) if microglia is None else microglia
+        n_glia = len(self.microglia.state_names)
+        activation = _snap(states[..., 0, :], 0.0, 1.0)
+        tspo, c1q = (_snap(states[..., i, :], 0.0) for i in (1, 2))
+        n_spines = len(self.spines.state_names)
+        untagged, tagged, *persistent = (_snap(states[..., n_glia + i, :], 0.0) for i in range(n_spines))
+        out = self.spine_outputs(untagged, tagged, activation, c1q, *persistent, microglia=pm, spines=spines)
         out["microglia_activation"] = activation
         out["microglial_tspo"] = tspo
-        out["microglial_tspo_total"] = tspo * self.microglia_density
-        resting = self.resting_tspo  # drug-free tissue TSPO is density x resting: the density cancels
-        out["tspo_pet_proxy"] = tspo / resting if resting > 0 else np.zeros_like(tspo)
+        out["microglial_tspo_total"] = tspo * pm.microglia_density
+        resting = pm.resting_tspo  # drug-free tissue TSPO is density x resting: the density cancels
+        if np.all(np.greater(resting, 0.0)):
+            out["tspo_pet_proxy"] = tspo / resting
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["tspo_pet_proxy"] = np.where(np.greater(resting, 0.0), tspo / resting, 0.0)
         out["c1q_level"] = c1q
-        out["microglia_density"] = np.full_like(activation, self.microglia_density)
-        out["cumulative_dose"] = self.cumulative_dose(times_h)
-        del out["gabaa_agonism"]
+        out["microglia_density"] = pm.microglia_density + np.zeros_like(activation)
         return out
 
     def spine_readouts(self, untagged, tagged, activation, c1q, gabaa_agonism, persistent=0.0) -> dict[str, np.ndarray]:
-        """Spine and behaviour outputs from spine states and microglial signals (broadcasting over replicates).
+        """Spine and behaviour outputs (:meth:`spine_outputs`) plus sedation (broadcasting over replicates).
 
         ``persistent``: density of the persistent pool of ``spines=two_pool`` [1/um] (0 for one pool).
         """
+        out = self.spine_outputs(untagged, tagged, activation, c1q, persistent)
+        out["sedation"] = self.cognition.sedation(gabaa_agonism) * np.ones_like(out["spine_density"])
+        return out
+
+    def spine_outputs(
+        self, untagged, tagged, activation, c1q, persistent=0.0, microglia=None, spines=None
+    ) -> dict[str, np.ndarray]:
+        """Spine and behaviour outputs from spine states and microglial signals (numpy, broadcasting).
+
+        ``persistent``: density of the persistent pool of ``spines=two_pool`` [1/um] (0 for one pool).
+        ``microglia``, ``spines``: records of the stages (default: this model's; see :meth:`downstream_readouts`).
+        """
+        pm = self.microglia.record(self) if microglia is None else microglia
+        ps = self.spines.record(self) if spines is None else spines
         density = untagged + tagged + persistent
-        capacity = self.microglia.engulfment_capacity(activation)
+        capacity = self.microglia.engulfment_capacity(activation, pm)
         formation, elimination = self.spines.rates_per_day(
-            untagged, tagged, activation, c1q, capacity, self.microglia_density, persistent
+            untagged, tagged, activation, c1q, capacity, pm.microglia_density, persistent, ps
         )
-        relative = relative_density(density, self.spines.baseline_density_per_um)
+        relative = relative_density(density, ps.baseline_density)
         return {
             "spine_density": density,
             "tagged_spine_density": tagged,
             "spine_density_relative": relative,
             "spine_formation_rate": formation,
             "spine_elimination_rate": elimination,
-            "sedation": self.cognition.sedation(gabaa_agonism) * np.ones_like(density),
             "nor_discrimination_index": self.cognition.novel_object_recognition(relative),
             "spontaneous_alternation": self.cognition.spontaneous_alternation(relative),
         }
@@ -274,6 +313,13 @@ class PruningModel:
 
 
 def _snap(values: np.ndarray, low: float, high: float = math.inf, tolerance: float = 1e-12) -> np.ndarray:
-    """Move values that lie outside ``[low, high]`` by less than ``tolerance`` onto the boundary."""
-    values = np.where((values < low) & (values > low - tolerance), low, values)
-    return np.where((values > high) & (values < high + tolerance), high, values)
+    """Move values that lie outside ``[low, high]`` by less than ``tolerance`` onto the boundary.
+
+    Values all inside are returned as they are (no copy; one pass for the minimum and maximum).
+    """
+    values = np.asarray(values)
+    if values.size and values.min() < low:
+        values = np.where((values < low) & (values > low - tolerance), low, values)
+    if values.size and values.max() > high:
+        values = np.where((values > high) & (values < high + tolerance), high, values)
+    return values

@@ -305,22 +305,26 @@ class SpineTurnover:
         """Engulfment flux of tagged spines [spines/(um h)] (:func:`engulfment_flux`)."""
         return engulfment_flux(self.record(), tagged, capacity, microglia_density)
 
-    def persistent_loss(self, persistent):
+    def persistent_loss(self, persistent, record: SpineRecord | None = None):
         """Loss flux of persistent spines [spines/(um h)] (none in the one-pool model)."""
         return 0.0 * np.asarray(persistent)
 
-    def rates_per_day(self, untagged, tagged, activation, c1q, capacity, microglia_density, persistent=0.0):
+    def rates_per_day(
+        self, untagged, tagged, activation, c1q, capacity, microglia_density, persistent=0.0, record=None
+    ):
         """Formation and elimination as fractions of the current density per day [1/d] (numpy, broadcasting).
 
-        ``persistent`` is the persistent-pool density of :class:`TwoPoolSpines` [1/um] (0 for one pool).
+        ``persistent`` is the persistent-pool density of :class:`TwoPoolSpines` [1/um] (0 for one pool). ``record``
+        (default: this stage's :meth:`record`) supplies the constants; a batch passes one whose fields are arrays of
+        shape (set, 1), so that the states (set x time) of many parameter sets are read at once.
         """
-        p = self.record()
+        p = self.record() if record is None else record
         density = untagged + tagged + persistent
         formed = formation_flux(p, density, activation, microglia_density)
         lost = (
             engulfment_flux(p, tagged, capacity, microglia_density)
             + p.intrinsic_elimination_rate * (untagged + tagged)
-            + self.persistent_loss(persistent)
+            + self.persistent_loss(persistent, p)
         )
         with np.errstate(divide="ignore", invalid="ignore"):
             return 24.0 * formed / density, 24.0 * lost / density
@@ -410,9 +414,10 @@ class TwoPoolSpines(SpineTurnover):
         persistent = self.persistent_fraction * self.baseline_density_per_um
         return np.array([self.baseline_untagged_density, self.baseline_tagged_density, persistent])
 
-    def persistent_loss(self, persistent):
-        """Loss flux of persistent spines :math:`e_p S_p` [spines/(um h)]."""
-        return self.persistent_elimination_per_day / 24.0 * np.asarray(persistent)
+    def persistent_loss(self, persistent, record: TwoPoolRecord | None = None):
+        """Loss flux of persistent spines :math:`e_p S_p` [spines/(um h)] (``record``: default :meth:`record`)."""
+        p = self.record() if record is None else record
+        return p.persistent_elimination_rate * np.asarray(persistent)
 
 
 def relative_density(density, baseline_density_per_um: float):

@@ -7,7 +7,7 @@ import pytest
 
 from sim import presets
 from sim.core.params import ConfigError
-from sim.engines.batch import BatchEngine, downstream_groups, kernel_source, models_for, upstream
+from sim.engines.batch import BatchEngine, downstream_groups, kernel_source, models_for, stack_records, upstream
 from sim.run import simulate_model
 
 # Distinct perturbations of six downstream parameters (two stages), three sets. The Hill coefficients are below the
@@ -90,3 +90,59 @@ def test_shared_upstream_is_reused_unchanged():
     a, _ = engine.spine_density_relative(model, times, VALUES, up)
     b, _ = engine.spine_density_relative(model, times, VALUES)
     np.testing.assert_array_equal(a, b)
+
+
+def test_batch_dataset_equals_simulate_model_variable_by_variable():
+    model, times = _arm("shi2022_high_dose", 6.0)
+    ds = BatchEngine().simulate(model, times, VALUES)
+    for i, m in enumerate(models_for(model, VALUES)):
+        reference = simulate_model(m, times)
+        assert set(reference.data_vars) <= set(ds.data_vars)
+        for name, expected in reference.data_vars.items():
+            got = ds[name].isel(draw=i)
+            assert got.dims == expected.dims and got.attrs == expected.attrs, name
+            # rtol 1e-4 as for spine density, and 1e-4 of the variable's largest value where it nears 0 (the
+            # behavioural indices amplify the density difference of the two integrators, ~1e-5, as they near chance)
+            scale = float(np.max(np.abs(expected.values)))
+            np.testing.assert_allclose(got.values, expected.values, rtol=1e-4, atol=1e-4 * scale, err_msg=name)
+    # the three sets differ in every downstream output, so a set read with another set's constants would be seen
+    for name in ("spine_formation_rate", "spine_elimination_rate", "microglial_tspo", "c1q_level"):
+        values = ds[name].values[:, 1:]
+        assert np.max(np.ptp(values, axis=0)) > 0.01 * np.max(np.abs(values)), name
+
+
+@pytest.mark.parametrize("overrides", [["spines=two_pool"], ["microglia=adaptive", "depletion=plx5622"]])
+def test_vectorised_readouts_equal_each_sets_own_readouts(overrides):
+    cfg = presets.from_overrides(["experiment=shi2022_high_dose", "output_step_h=12", *overrides])
+    model, times = cfg.model(), cfg.times_h()
+    values = dict(VALUES)
+    if "spines=two_pool" in overrides:
+        values["spines.persistent_half_life_days"] = [90.0, 150.0, 210.0]
+    engine = BatchEngine()
+    ds = engine.simulate(model, times, values)
+    states, models, up = engine.integrate(model, times, values)
+    for i, m in enumerate(models):
+        own = m.readouts(up.times_h, np.concatenate([up.states, states[i]]))  # the single-run path, set by set
+        assert set(own) == set(ds.data_vars) - {k.replace(".", "__") for k in values}
+        for name, expected in own.items():
+            np.testing.assert_allclose(ds[name].values[i], expected, rtol=1e-13, atol=0, err_msg=name)
+
+
+def test_variables_selects_outputs_and_refuses_unknown_names():
+    model, times = _arm("shi2022_high_dose", 24.0)
+    engine = BatchEngine()
+    ds = engine.simulate(model, times, VALUES, variables=["spine_density_relative", "tspo_agonism"])
+    full = engine.simulate(model, times, VALUES)
+    assert set(ds.data_vars) == {"spine_density_relative", "tspo_agonism", *(k.replace(".", "__") for k in VALUES)}
+    np.testing.assert_array_equal(ds["spine_density_relative"].values, full["spine_density_relative"].values)
+    for bad in (["spine_densty"], ["birth_time"], "spine_density", []):
+        with pytest.raises(ConfigError, match="variables"):
+            engine.simulate(model, times, VALUES, variables=bad)
+
+
+def test_stack_records_keeps_shared_fields_and_gives_varying_ones_a_set_axis():
+    model, _ = _arm("shi2022_high_dose", 24.0)
+    records = [m.spines.record(m) for m in models_for(model, {"spines.homeostatic_gain": [0.5, 1.5]})]
+    stacked = stack_records(records)
+    assert stacked.baseline_density == records[0].baseline_density
+    np.testing.assert_array_equal(stacked.homeostatic_gain, [[0.5], [1.5]])

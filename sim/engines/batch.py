@@ -31,7 +31,7 @@ import xarray as xr
 
 from sim.core.chain import _cache_dir, _field_expression, pack, record_layout, source_digest
 from sim.core.params import ConfigError
-from sim.core.results import to_dataset
+from sim.core.results import OUTPUTS, to_dataset
 from sim.core.stage import CHAIN, GROUPS
 from sim.engines import batch_kernel
 from sim.engines.ode import OdeEngine
@@ -310,22 +310,34 @@ class BatchEngine:
         are NaN) and the shared upstream integration (pass it back as ``shared`` to reuse it for the same model
         structure, regimen and times; ``times_h`` is then ignored).
         """
+        states, models, up, _ = self._integrate(model, times_h, values, shared, invalid)
+        return states, models, up
+
+    def _integrate(self, model, times_h, values, shared, invalid):
+        """:meth:`integrate`, plus the downstream records of every set stacked (:func:`stack_records`) by group."""
         models = models_for(model, values, invalid)
         up = shared if shared is not None else upstream(model, times_h, self.signal_step_h)
         times_h = up.times_h
         split = CHAIN.index(LAST_UPSTREAM) + 1
         n_up = model.bounds[split]
-        theta, y0 = [], []
+        groups = CHAIN[split:]
+        lead = model.depletion.lead_h > 0  # depletion is not a downstream stage: the same for every set
+        theta, y0, down = [], [], []
         layout = None
         valid = next((m for m in models if m is not None), model)
         for m in models:
-            records = (m or valid).records()
+            m = m or valid
+            records = tuple(getattr(m, group).record(m) for group in groups)
             if layout is None:
-                layout = record_layout(records[split:])
-            elif record_layout(records[split:]) != layout:
+                layout = record_layout(records)
+            elif record_layout(records) != layout:
                 raise ConfigError("parameter sets change the shape of a stage record; they cannot share one batch")
-            theta.append(pack(records[split:]))
-            y0.append((m or valid).initial_state()[n_up:])
+            theta.append(pack(records))
+            down.append(records)
+            if lead:  # drug-free depletion before time zero moves the state: integrate it (the model's own way)
+                y0.append(m.initial_state()[n_up:])
+            else:  # the stages' drug-free states, as PruningModel.initial_state composes them
+                y0.append(np.concatenate([getattr(m, g).initial_state(r) for g, r in zip(groups, records)]))
         theta = np.ascontiguousarray(np.array(theta))
         y0 = np.ascontiguousarray(np.array(y0))
         out = np.full((len(models), y0.shape[1], times_h.size), np.nan)
@@ -336,7 +348,8 @@ class BatchEngine:
         )  # fmt: skip
         out[status != batch_kernel.OK] = np.nan
         out[[m is None for m in models]] = np.nan
-        return out, models, up
+        stacked = {group: stack_records([r[i] for r in down]) for i, group in enumerate(groups)}
+        return out, models, up, stacked
 
     def simulate(
         self,
@@ -344,14 +357,27 @@ class BatchEngine:
         times_h: np.ndarray,
         values: Mapping[str, Sequence[float]],
         shared: Upstream | None = None,
+        variables: Sequence[str] | None = None,
     ) -> xr.Dataset:
-        """Every output of every set as a Dataset with a leading ``draw`` dimension; the set values as variables."""
-        states, models, up = self.integrate(model, times_h, values, shared)
-        per_set = [m.readouts(up.times_h, np.concatenate([up.states, s])) for m, s in zip(models, states)]
-        data = {name: np.stack([r[name] for r in per_set]) for name in per_set[0]}
+        """Every output of every set as a Dataset with a leading ``draw`` dimension; the set values as variables.
+
+        ``variables``: names of the outputs to return (default: all), e.g. ``["spine_density_relative"]``.
+
+        The outputs of the upstream stages and the regimen (concentrations, occupancies, agonism, sedation,
+        cumulative dose) are computed once and are the same for every set: their ``draw`` axis is a read-only
+        broadcast view (:func:`numpy.broadcast_to`, no memory per set; copy a variable before writing into it).
+        The downstream outputs are read for all sets at once by the model's own
+        :meth:`~sim.model.PruningModel.downstream_readouts`, each set with its own stage records.
+        """
+        wanted = _wanted(variables)
+        states, models, up, stacked = self._integrate(model, times_h, values, shared, "raise")
+        n = len(models)
+        shared_outputs = model.upstream_readouts(up.times_h, up.states)  # one time course for all sets
+        data = {k: np.broadcast_to(v, (n,) + v.shape) for k, v in shared_outputs.items() if k in wanted}
+        data.update((k, v) for k, v in model.downstream_readouts(states, **stacked).items() if k in wanted)
         ds = to_dataset(up.times_h / 24.0, data, coords={"compound": list(model.pk.names)})
         ds = ds.rename({"replicate": "draw"}) if "replicate" in ds.dims else ds
-        ds = ds.assign_coords(draw=np.arange(len(models))).transpose("draw", ...)
+        ds = ds.assign_coords(draw=np.arange(n)).transpose("draw", ...)
         ds["draw"].attrs.update(DRAW_ATTRS)
         for key, column in values.items():
             group, name = key.split(".")
@@ -374,12 +400,56 @@ class BatchEngine:
 
         Sets that failed (refused with ``invalid="none"``, or not integrable) give NaN.
         """
-        states, models, up = self.integrate(model, times_h, values, shared, invalid)
-        out = np.full((len(models), up.times_h.size), np.nan)
-        for s, (m, x) in enumerate(zip(models, states)):
-            if m is not None and np.all(np.isfinite(x)):
-                out[s] = m.readouts(up.times_h, np.concatenate([up.states, x]))["spine_density_relative"]
+        states, models, up, stacked = self._integrate(model, times_h, values, shared, invalid)
+        out = model.downstream_readouts(states, **stacked)["spine_density_relative"]
+        failed = np.array([m is None for m in models]) | ~np.all(np.isfinite(states), axis=(1, 2))
+        out[failed] = np.nan
         return out, up
 
 
-__all__ = ["BatchEngine", "Upstream", "downstream_groups", "kernel", "kernel_source", "models_for", "upstream"]
+def _wanted(variables: Sequence[str] | None) -> set[str]:
+    """The output names asked for (all of :data:`~sim.core.results.OUTPUTS` if ``None``), checked."""
+    if variables is None:
+        return set(OUTPUTS)
+    if isinstance(variables, str) or not isinstance(variables, Sequence) or not variables:
+        raise ConfigError(f"variables = {variables!r} is not allowed: give a non-empty list of output names")
+    unknown = [v for v in variables if v not in OUTPUTS or "replicate" in OUTPUTS[v][0]]
+    if unknown:
+        allowed = ", ".join(k for k, v in OUTPUTS.items() if "replicate" not in v[0])
+        raise ConfigError(f"variables = {unknown!r} are not outputs of a batch: choose from {allowed}")
+    return set(variables)
+
+
+def stack_records(records: Sequence[tuple]) -> tuple:
+    """One record (same type) for many parameter sets, to read their outputs at once.
+
+    A field with the same value in every set keeps that value; a scalar field that differs becomes an array of
+    shape (set, 1), which broadcasts against outputs of shape (set x time).
+    """
+    first = records[0]
+    fields = {}
+    for name in first._fields:
+        value = getattr(first, name)
+        column = np.array([getattr(r, name) for r in records], dtype=float)
+        if np.all(column == column[0]):
+            fields[name] = value
+        elif np.ndim(value) == 0:
+            fields[name] = column[:, None]
+        else:
+            raise ConfigError(
+                f"parameter sets differ in the array field {type(first).__name__}.{name}; a batch reads only "
+                "scalar fields per set"
+            )
+    return type(first)(**fields)
+
+
+__all__ = [
+    "BatchEngine",
+    "Upstream",
+    "downstream_groups",
+    "kernel",
+    "kernel_source",
+    "models_for",
+    "stack_records",
+    "upstream",
+]

@@ -48,7 +48,7 @@ from sim.checks import check_run, estimate_bytes
 from sim.core.params import ConfigError
 from sim.core.results import CANONICAL_ORDER, COORD_ATTRS, finalize
 from sim.core.stage import GROUPS
-from sim.engines.batch import BatchEngine, downstream_groups
+from sim.engines.batch import BatchEngine, downstream_groups, output_names
 from sim.engines.ode import OdeEngine
 from sim.model import PruningModel
 from sim.run import (
@@ -184,14 +184,20 @@ def _build(run: RunConfig, keys: list[_Key], index: tuple[int, ...], cache: dict
     return dataclasses.replace(run, **stages) if stages else run
 
 
-def _batch_signature(model: PruningModel) -> tuple:
-    """What must be equal for sets to share one batch: everything but the float fields of downstream stages."""
+def _batch_signature(model: PruningModel, reprs: dict[int, tuple[Any, str]]) -> tuple:
+    """What must be equal for sets to share one batch: everything but the float fields of downstream stages.
+
+    ``reprs`` remembers the ``repr`` of each stage object by ``id`` during one sweep (sets share the objects of
+    the groups they do not change; the object is kept with its text, so its ``id`` is not reused).
+    """
     down = downstream_groups(model)
     parts = []
     for group in GROUPS:
         stage = getattr(model, group)
         if group not in down:
-            parts.append(repr(stage))
+            if id(stage) not in reprs:
+                reprs[id(stage)] = (stage, repr(stage))
+            parts.append(reprs[id(stage)][1])
         else:
             fixed = [
                 (f.name, repr(getattr(stage, f.name)))
@@ -232,14 +238,17 @@ def _check_memory(counts: list[tuple[PruningModel, int]], engine: Any, run: RunC
         )
 
 
-def _run_group(members: list[tuple[int, PruningModel]], times_h: np.ndarray, engine: BatchEngine) -> xr.Dataset:
+def _run_group(
+    members: list[tuple[int, PruningModel]], times_h: np.ndarray, engine: BatchEngine, variables: Sequence[str] | None
+) -> xr.Dataset:
     models = [m for _, m in members]
     columns = _columns(models)
     if columns:
-        ds = engine.simulate(models[0], times_h, columns)
+        ds = engine.simulate(models[0], times_h, columns, variables=variables)
         ds = ds.drop_vars([k.replace(".", "__") for k in columns])
     else:  # every member is the same set: simulate it once
-        ds = simulate_model(models[0], times_h).expand_dims(draw=[0])
+        ds = simulate_model(models[0], times_h)
+        ds = (ds[list(dict.fromkeys(variables))] if variables is not None else ds).expand_dims(draw=[0])
         ds = ds.isel(draw=[0] * len(models))
         ds.attrs = {}
     return ds.assign_coords(draw=[i for i, _ in members]).rename(draw="_set")
@@ -287,6 +296,7 @@ def sweep(
     duration_days: float | None = None,
     output_step_h: float | None = None,
     progress: bool = True,
+    variables: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Simulate every set of ``values`` on top of ``model_or_config``; one Dataset (see the module docstring).
 
@@ -305,13 +315,16 @@ def sweep(
         Simulated time [d] and output spacing [h].
     progress
         Show a progress bar over the groups (only on a terminal, after 2 s).
+    variables
+        Names of the outputs to return (default: all of them), e.g. ``["spine_density_relative"]``: less
+        memory and time for large sweeps.
 
     Raises
     ------
     ConfigError
         Before anything runs, for an unknown key, option or field, a value of the wrong type or refused by its
-        stage, an empty value list, zip lists of different lengths, an unknown mode, a non-ODE engine, or a sweep
-        whose estimated memory exceeds the memory limit.
+        stage, an empty value list, zip lists of different lengths, an unknown mode, a non-ODE engine, an unknown
+        output name in ``variables``, or a sweep whose estimated memory exceeds the memory limit.
     """
     if isinstance(model_or_config, PruningModel):
         run = RunConfig(
@@ -330,16 +343,19 @@ def sweep(
         raise ConfigError(f"mode = {mode!r} is not allowed: choose one of {', '.join(MODES)}")
     if not isinstance(values, Mapping) or not values:
         raise ConfigError(f"sweep values = {values!r} are not allowed: give a non-empty {{key: [values]}} mapping")
+    if variables is not None:
+        output_names(variables)  # checked before anything runs
     keys = [_parse_key(run, key, column) for key, column in values.items()]
     indices = _indices(keys, mode)
     times_h = run.times_h()
 
     _check_memory([(run.model(), len(indices))], run.engine, run, times_h.size)  # before building every set
     cache: dict = {}
+    reprs: dict = {}
     groups: dict[tuple, list[tuple[int, PruningModel]]] = {}
     for s, index in enumerate(indices):
         model = _build(run, keys, index, cache).model()
-        groups.setdefault(_batch_signature(model), []).append((s, model))
+        groups.setdefault(_batch_signature(model, reprs), []).append((s, model))
     _check_memory([(m[0][1], len(m)) for m in groups.values()], run.engine, run, times_h.size)
     checked = {}
     for members in groups.values():
@@ -350,7 +366,7 @@ def sweep(
 
     engine = BatchEngine()
     bar = tqdm(groups.values(), desc="sweep", unit="group", delay=2.0, disable=not (progress and sys.stderr.isatty()))
-    parts = [_run_group(members, times_h, engine) for members in bar]
+    parts = [_run_group(members, times_h, engine, variables) for members in bar]
     ds = _assemble(parts, keys, mode, len(indices))
     spec = {
         "sweep_mode": mode,

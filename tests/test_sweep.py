@@ -89,6 +89,20 @@ def test_product_and_zip_give_the_same_numbers_for_the_same_sets():
     assert len(np.unique(product["spine_density_relative"].isel(time=-100).values)) == 6
 
 
+@pytest.mark.parametrize("rates", [[0.11, 0.23, 0.47], [0.23, 0.23]])  # one batch; one set run once (ODE engine)
+def test_variables_returns_only_those_outputs_with_the_same_numbers(rates):
+    names = ["spine_density_relative", "tspo_agonism", "brain_concentration"]
+    kwargs = {"mode": "zip", "duration_days": 10, "output_step_h": 6, "progress": False}
+    full = sim.sweep(sim.PruningModel(), {RATE: rates}, **kwargs)
+    only = sim.sweep(sim.PruningModel(), {RATE: rates}, variables=names, **kwargs)
+    assert list(only.data_vars) == names
+    for name in names:
+        assert only[name].dims == full[name].dims and only[name].attrs == full[name].attrs
+        np.testing.assert_array_equal(only[name].values, full[name].values)
+    with pytest.raises(ConfigError, match="spine_densty"):
+        sim.sweep(sim.PruningModel(), {RATE: rates}, variables=["spine_densty"], **kwargs)
+
+
 def test_dimension_names_attributes_and_provenance():
     values = {RATE: list(np.array([0.2, 0.4])), "regimen.dose_mg_per_kg": [2.0, 5.0], "regimen.stop_day": [3.0, 7.0]}
     ds = sim.sweep(sim.PruningModel(), values, duration_days=10, output_step_h=12, progress=False)

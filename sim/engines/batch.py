@@ -322,23 +322,17 @@ class BatchEngine:
         n_up = model.bounds[split]
         groups = CHAIN[split:]
         lead = model.depletion.lead_h > 0  # depletion is not a downstream stage: the same for every set
-        theta, y0, down = [], [], []
-        layout = None
+        y0, down = [], []
         valid = next((m for m in models if m is not None), model)
         for m in models:
             m = m or valid
             records = tuple(getattr(m, group).record(m) for group in groups)
-            if layout is None:
-                layout = record_layout(records)
-            elif record_layout(records) != layout:
-                raise ConfigError("parameter sets change the shape of a stage record; they cannot share one batch")
-            theta.append(pack(records))
             down.append(records)
             if lead:  # drug-free depletion before time zero moves the state: integrate it (the model's own way)
                 y0.append(m.initial_state()[n_up:])
             else:  # the stages' drug-free states, as PruningModel.initial_state composes them
                 y0.append(np.concatenate([getattr(m, g).initial_state(r) for g, r in zip(groups, records)]))
-        theta = np.ascontiguousarray(np.array(theta))
+        theta = _pack_sets(down)
         y0 = np.ascontiguousarray(np.array(y0))
         out = np.full((len(models), y0.shape[1], times_h.size), np.nan)
         status = np.zeros(len(models), dtype=np.int64)
@@ -369,12 +363,14 @@ class BatchEngine:
         The downstream outputs are read for all sets at once by the model's own
         :meth:`~sim.model.PruningModel.downstream_readouts`, each set with its own stage records.
         """
-        wanted = _wanted(variables)
+        wanted = output_names(variables)
         states, models, up, stacked = self._integrate(model, times_h, values, shared, "raise")
         n = len(models)
         shared_outputs = model.upstream_readouts(up.times_h, up.states)  # one time course for all sets
         data = {k: np.broadcast_to(v, (n,) + v.shape) for k, v in shared_outputs.items() if k in wanted}
         data.update((k, v) for k, v in model.downstream_readouts(states, **stacked).items() if k in wanted)
+        if variables is not None:  # in the order asked for
+            data = {name: data[name] for name in dict.fromkeys(variables)}
         ds = to_dataset(up.times_h / 24.0, data, coords={"compound": list(model.pk.names)})
         ds = ds.rename({"replicate": "draw"}) if "replicate" in ds.dims else ds
         ds = ds.assign_coords(draw=np.arange(n)).transpose("draw", ...)
@@ -407,8 +403,22 @@ class BatchEngine:
         return out, up
 
 
-def _wanted(variables: Sequence[str] | None) -> set[str]:
-    """The output names asked for (all of :data:`~sim.core.results.OUTPUTS` if ``None``), checked."""
+def _pack_sets(down: list[tuple]) -> np.ndarray:
+    """The packed records (:func:`sim.core.chain.pack`) of every set, one row per set (C-contiguous)."""
+    layout = record_layout(down[0])
+    if all(shape == () for fields in layout for _, shape in fields):  # scalar fields only: one row per set at once
+        return np.array([[value for record in records for value in record] for records in down], dtype=float)
+    for records in down[1:]:
+        if record_layout(records) != layout:
+            raise ConfigError("parameter sets change the shape of a stage record; they cannot share one batch")
+    return np.ascontiguousarray(np.array([pack(records) for records in down]))
+
+
+def output_names(variables: Sequence[str] | None) -> set[str]:
+    """The output names asked for as ``variables=`` (all of :data:`~sim.core.results.OUTPUTS` if ``None``).
+
+    Raises :class:`ConfigError` for an empty list, a bare string or a name that is not an output of a batch.
+    """
     if variables is None:
         return set(OUTPUTS)
     if isinstance(variables, str) or not isinstance(variables, Sequence) or not variables:
@@ -450,6 +460,7 @@ __all__ = [
     "kernel",
     "kernel_source",
     "models_for",
+    "output_names",
     "stack_records",
     "upstream",
 ]

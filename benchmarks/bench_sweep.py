@@ -8,8 +8,8 @@ calibrated values (seed 0), run as one zip sweep. libRoadRunner (if installed) l
 SBML parameters they are named after (``<group>_<record field>``, from ``model.records()``, so a set means what it
 means to the simulator), the set's initial downstream state, and ``simulate`` on the same hourly grid with
 per-state absolute tolerances (relative 1e-10, absolute 1e-14 per state, as tests/test_sbml.py). Times are wall
-clock, best of 3 for single runs, after a warm-up (numba kernels compiled and cached). Errors: largest relative
-difference in spine density. ``sim.sweep`` is timed twice: returning every output variable of every set (~26
+clock, best of 3 (sweeps and single runs; the machine may be shared), after a warm-up (numba kernels compiled and
+cached). Errors: largest relative difference in spine density. ``sim.sweep`` is timed twice: returning every output variable of every set (~26
 hourly series per set; those of PK and binding are computed once and shared), and with
 ``variables=["spine_density"]``, the fair comparison with libRoadRunner, which returns only the two spine states.
 """
@@ -106,10 +106,10 @@ def main() -> None:
     sim.simulate(config)
 
     t_one = best_of(lambda: sim.simulate(config))
-    t_sweep = best_of(lambda: sim.sweep(config, values, mode="zip", progress=False), 1)
+    t_sweep = best_of(lambda: sim.sweep(config, values, mode="zip", progress=False))
     only = ["spine_density"]
-    t_spine = best_of(lambda: sim.sweep(config, values, mode="zip", progress=False, variables=only), 1)
-    t_states = best_of(lambda: BatchEngine().integrate(model, times_h, values), 1)  # the kernel, no readouts
+    t_spine = best_of(lambda: sim.sweep(config, values, mode="zip", progress=False, variables=only))
+    t_states = best_of(lambda: BatchEngine().integrate(model, times_h, values))  # the kernel, no readouts
     ds = sim.sweep(config, values, mode="zip", progress=False)
     density = ds["spine_density"].values  # sample x time [1/um]
     print(f"arm {args.arm}, 70 d, {times_h.size} hourly output times")

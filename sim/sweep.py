@@ -27,6 +27,9 @@ Result
     ``dose`` and ``regimen.stop_day`` is ``withdrawal_time``, as in CLI sweeps and :func:`sim.io.combine_results`);
     ``mode="zip"``: one dimension ``sample`` and one coordinate per key. Each carries ``config_key`` (and the field's
     ``units``/``long_name``). ``compound`` is the outer join over the sets (NaN where a drug lacks a compound).
+    The outputs that one batch shares (PK, binding, sedation, cumulative dose) are computed once and may be
+    read-only broadcast views: ``ds.copy(deep=True)`` before writing into the arrays. ``variables=[...]`` returns
+    only the named outputs.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def deficit_at(day: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """Readout: spine deficit [percent] at ``day`` [d] (linear interpolation)."""
 
     def readout(times_d: np.ndarray, deficit: np.ndarray) -> np.ndarray:
-        return np.array([np.interp(day, times_d, row) for row in deficit])
+        return targets.value_at(times_d, deficit, day)
 
     readout.__name__ = f"deficit_at_day_{day:g}"
     return readout

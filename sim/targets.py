@@ -233,7 +233,7 @@ def deficit_percent(density_relative_percent) -> np.ndarray:
     return 100.0 - np.asarray(density_relative_percent, dtype=float)
 
 
-def _at(times_d: np.ndarray, values: np.ndarray, day: float) -> np.ndarray:
+def value_at(times_d: np.ndarray, values: np.ndarray, day: float) -> np.ndarray:
     """``values[..., time]`` linearly interpolated at ``day`` (vectorised over leading dimensions)."""
     i = int(np.clip(np.searchsorted(times_d, day), 1, times_d.size - 1))
     w = (day - times_d[i - 1]) / (times_d[i] - times_d[i - 1])
@@ -247,10 +247,10 @@ def observables(times_d: Mapping[str, np.ndarray], deficits: Mapping[str, np.nda
     """
     t_hi, hi = np.asarray(times_d["high_dose"]), np.asarray(deficits["high_dose"])
     t_lo, lo = np.asarray(times_d["low_dose"]), np.asarray(deficits["low_dose"])
-    day7 = _at(t_hi, hi, 7.0)
+    day7 = value_at(t_hi, hi, 7.0)
     return {
         "high_dose_deficit_day7_percent": day7,
-        "high_dose_deficit_day56_percent": _at(t_hi, hi, 56.0),
+        "high_dose_deficit_day56_percent": value_at(t_hi, hi, 56.0),
         "high_dose_loss_after_withdrawal_percent": hi[..., t_hi >= 7.0].max(axis=-1) - day7,
         "low_dose_deficit_after_day77_percent": lo[..., t_lo >= LOW_DOSE_RECOVERED_BY_DAY].max(axis=-1),
     }
@@ -286,7 +286,7 @@ def acceptance(times_d: Mapping[str, np.ndarray], deficits: Mapping[str, np.ndar
     """Which :data:`CRITERIA` a run (or each member of a batch) meets (boolean arrays)."""
     t_hi, hi = np.asarray(times_d["high_dose"]), np.asarray(deficits["high_dose"])
     t_lo, lo = np.asarray(times_d["low_dose"]), np.asarray(deficits["low_dose"])
-    day7 = _at(t_hi, hi, 7.0)
+    day7 = value_at(t_hi, hi, 7.0)
     recovered = first_recovered_day(t_hi, hi, 7.0)
     return {
         "high_dose_day7": (day7 >= 10.0) & (day7 <= 16.0),

@@ -10,6 +10,7 @@ of the single calibrated parameter set. Spine losses are taken against each arm'
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +21,7 @@ import xarray as xr
 from sim import analysis, targets
 from sim.analysis import formation_per_interval
 from sim.core.results import replicate_mean as _mean
-from sim.posterior import LARGE_EFFECT_PERCENT, NO_EFFECT_PERCENT
+from sim.posterior import spans_no_to_large
 
 ARMS: dict[str, str] = {
     # arm label: experiment config
@@ -321,8 +322,14 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
     return findings
 
 
+@functools.cache
+def _low_dose_cognition():
+    """The behavioural readout of the low-dose arm (composed once: :func:`evaluate` runs once per posterior draw)."""
+    return _experiment(["experiment=shi2022_low_dose"]).cognition
+
+
 def _behaviour(r: dict[str, xr.Dataset]) -> list[Finding]:
-    cognition = _experiment(["experiment=shi2022_low_dose"]).cognition
+    cognition = _low_dose_cognition()
     day = BEHAVIOUR_TEST_DAY
     nor_drop = float(
         _mean(r["vehicle"].nor_discrimination_index).interp(time=day)
@@ -483,7 +490,7 @@ def describe_interval(interval: tuple[float, float, float] | None, units: str) -
     low, _, high = interval
     unit = {"percentage points": " pp", "1": "", "d": " d"}.get(units, f" {units}")
     text = f"{_number(low)}-{_number(high)}{unit}"
-    if units == "%" and low < NO_EFFECT_PERCENT and high > LARGE_EFFECT_PERCENT:
+    if units == "%" and spans_no_to_large({0.05: low, 0.95: high}):
         text += " (uninformative: from no effect to a large effect)"
     return text
 

@@ -127,19 +127,27 @@ def load_kernel(classes: tuple[type, ...], record_types: tuple[type, ...], layou
     """The numba dispatcher ``rhs(t, y, infusion, theta)`` of the chain (generated once per process and layout)."""
     source = kernel_source(classes, record_types, layout, bounds)
     modules = [cls.rhs.__module__ for cls in classes] + [r.__module__ for r in record_types]
-    name = f"rhs_{source_digest(modules, source)[:20]}"
+    return import_generated(f"rhs_{source_digest(modules, source)[:20]}", source).rhs
+
+
+def import_generated(name: str, source: str):
+    """Write generated ``source`` to the kernel cache as ``<name>.py`` (atomically) and import it once per process.
+
+    The module is registered in ``sys.modules`` under a fixed name, because numba's on-disk cache re-imports the
+    module by name when it loads a compiled kernel.
+    """
     path = _cache_dir() / f"{name}.py"
     if not path.exists() or path.read_text() != source:
         tmp = path.with_suffix(f".{os.getpid()}.part")
         tmp.write_text(source)
         os.replace(tmp, path)
     module_name = f"_synaprune_kernel_{name}"
-    if module_name not in sys.modules:  # numba's cache re-imports the module by name when it loads a kernel
+    if module_name not in sys.modules:
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
-    return sys.modules[module_name].rhs
+    return sys.modules[module_name]
 
 
 def compile_rhs(classes: Sequence[type], records: Sequence[tuple], bounds: Sequence[int]) -> Callable:

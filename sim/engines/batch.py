@@ -17,11 +17,8 @@ the stage's ``record(model)``, so a set means exactly what the same overrides me
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
 import math
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -29,7 +26,7 @@ from functools import cache
 import numpy as np
 import xarray as xr
 
-from sim.core.chain import _cache_dir, _field_expression, pack, record_layout, source_digest
+from sim.core.chain import _field_expression, import_generated, pack, record_layout, source_digest
 from sim.core.params import ConfigError
 from sim.core.results import OUTPUTS, to_dataset
 from sim.core.stage import CHAIN, GROUPS
@@ -158,19 +155,7 @@ def kernel_source(model: PruningModel) -> str:
 
 @cache
 def _load(source: str, modules: tuple[str, ...]):
-    name = f"batch_{source_digest(modules, source)[:20]}"
-    path = _cache_dir() / f"{name}.py"
-    if not path.exists() or path.read_text() != source:
-        tmp = path.with_suffix(f".{os.getpid()}.part")
-        tmp.write_text(source)
-        os.replace(tmp, path)
-    module_name = f"_synaprune_kernel_{name}"
-    if module_name not in sys.modules:  # numba's cache re-imports the module by name when it loads a kernel
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
+    return import_generated(f"batch_{source_digest(modules, source)[:20]}", source)
 
 
 def kernel(model: PruningModel):

@@ -153,7 +153,12 @@ def _main(cfg: DictConfig) -> None:
     except ConfigError as error:
         _fail(str(error))
     try:
-        ds = simulate(run, sweep=True)
+        if run.uncertainty.method != "none":  # the run over parameter draws (dimension draw) with bands
+            from sim.uncertainty import run_with_uncertainty
+
+            ds = run_with_uncertainty(run)
+        else:
+            ds = simulate(run, sweep=True)
     except ConfigError as error:
         _fail(str(error))
     from_environment = environment_keys(cfg)
@@ -165,9 +170,13 @@ def _main(cfg: DictConfig) -> None:
     print(f"result: {result.resolve()}")
     if run.figure:
         from sim.plotting import save_timecourse
+        from sim.uncertainty import save_bands
 
         figure = Path(out_dir) / "timecourse.png"
-        save_timecourse(ds.squeeze(("dose", "withdrawal_time")), figure)
+        if "draw" in ds.dims:  # median and 5-95 % bands
+            save_bands(ds, figure)
+        else:
+            save_timecourse(ds.squeeze(("dose", "withdrawal_time")), figure)
         print(f"figure: {figure.resolve()}")
     if run.animate:  # `animate=true`: teaching GIF of single spines (sim.animate), whatever the engine
         from sim.animate import save_dendrite_gif

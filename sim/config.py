@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import re
 import secrets
+import typing
 import warnings
 from typing import Any
 
@@ -59,13 +60,14 @@ SCHEMAS: dict[str, list[type]] = schemas()
 def _run_schema() -> type:
     """RunConfig with every stage field typed ``Any = MISSING``: the chosen option fixes the class."""
     fields = []
+    hints = typing.get_type_hints(RunConfig)  # resolved: e.g. the UncertaintySettings of RunConfig.uncertainty
     for f in dataclasses.fields(RunConfig):
         if f.name in GROUPS or f.name == "engine":
             fields.append((f.name, Any, dataclasses.field(default=MISSING)))
         elif f.default_factory is not dataclasses.MISSING:
-            fields.append((f.name, f.type, dataclasses.field(default_factory=f.default_factory)))
+            fields.append((f.name, hints[f.name], dataclasses.field(default_factory=f.default_factory)))
         else:
-            fields.append((f.name, f.type, dataclasses.field(default=f.default)))
+            fields.append((f.name, hints[f.name], dataclasses.field(default=f.default)))
     return dataclasses.make_dataclass("RunSchema", fields)
 
 

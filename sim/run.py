@@ -34,6 +34,47 @@ _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 MEMORY_LIMIT_GIB = 4.0
 
 
+#: Methods of ``RunConfig.uncertainty`` (config group ``uncertainty=``; run by :mod:`sim.uncertainty`).
+UNCERTAINTY_METHODS = ("none", "posterior", "ranges")
+
+
+@dataclass
+class UncertaintySettings:
+    """Run an experiment over parameter draws (:mod:`sim.uncertainty`): ``uncertainty=none|posterior|ranges``.
+
+    ``posterior``: ``draws`` draws of the posterior of the free parameters (:mod:`sim.posterior`); ``ranges``:
+    ``draws`` independent uniform draws in the stated ``ranges`` (``{config key: [low, high]}``). The draws are
+    taken with the run's ``seed``.
+    """
+
+    method: str = param("none", units="", long_name="none, posterior or ranges", source="")
+    draws: int = param(200, units="1", long_name="number of parameter draws (dimension draw)", source="")
+    ranges: dict[str, list[float]] = param(
+        {}, units="", long_name="stated ranges {config key: [low, high]} (method ranges)", source=""
+    )
+
+    def __post_init__(self) -> None:
+        if self.method not in UNCERTAINTY_METHODS:
+            raise ConfigError(
+                f"uncertainty = {self.method!r} is not allowed: choose one of {', '.join(UNCERTAINTY_METHODS)}"
+            )
+        if not isinstance(self.draws, (int, np.integer)) or isinstance(self.draws, bool) or self.draws < 2:
+            raise ConfigError(f"uncertainty.draws = {self.draws!r} is not allowed: it must be an integer >= 2")
+        for key, bounds in self.ranges.items():
+            numbers = isinstance(bounds, (list, tuple)) and len(bounds) == 2
+            numbers = numbers and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+            if not (numbers and math.isfinite(bounds[0]) and math.isfinite(bounds[1]) and bounds[0] < bounds[1]):
+                raise ConfigError(
+                    f"uncertainty.ranges.{key} = {bounds!r} is not allowed: give [low, high] with finite low < high"
+                )
+        if (self.method == "ranges") != bool(self.ranges):
+            raise ConfigError(
+                "uncertainty.ranges is empty: give {config key: [low, high]} with uncertainty=ranges"
+                if not self.ranges
+                else f"uncertainty.ranges is set but uncertainty = {self.method!r}: use uncertainty=ranges"
+            )
+
+
 @dataclass
 class RunConfig:
     """Everything one simulation needs: the stages, the regimen, the engine and the output grid.
@@ -86,6 +127,7 @@ class RunConfig:
         120, units="1", long_name="number of frames of dendrite.gif (animate=true)", source=""
     )
     calibration: str = param("shi2022", units="", long_name="calibration option or file", source="")
+    uncertainty: UncertaintySettings = field(default_factory=UncertaintySettings)  # sim.uncertainty
 
     def __post_init__(self) -> None:
         check_run_settings(self.duration_days, self.output_step_h, self.seed)

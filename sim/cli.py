@@ -5,7 +5,8 @@ Usage: ``synaprune experiment=shi2022_high_dose drug=xbd173 genotype=tspo_ko reg
 message naming the key, the value and what is allowed, before any output is written; a run folder that Hydra
 created for the refused invocation is removed again (:class:`RunDirectoryGuard`). A key that no schema declares is
 refused with or without ``+``. ``animate=true`` also writes ``dendrite.gif`` (:mod:`sim.animate`; ``animation_fps``,
-``animation_frames``); ``engine=agents`` runs the stochastic engine.
+``animation_frames``); ``engine=agents`` runs the stochastic engine; ``uncertainty=posterior`` (or ``ranges``) runs
+the experiment over parameter draws (:mod:`sim.uncertainty`: dimension ``draw``, median and 5-95 % bands).
 
 Each invocation writes into its own folder, ``outputs/<name>/<date>_<time>.<microseconds>_<6 random hex>``
 (``multirun/...`` with ``-m``), unless ``hydra.run.dir`` / ``hydra.sweep.dir`` names one.

@@ -127,7 +127,10 @@ class RunConfig:
         120, units="1", long_name="number of frames of dendrite.gif (animate=true)", source=""
     )
     calibration: str = param("shi2022", units="", long_name="calibration option or file", source="")
-    uncertainty: UncertaintySettings = field(default_factory=UncertaintySettings)  # sim.uncertainty
+    uncertainty: UncertaintySettings = field(
+        default_factory=UncertaintySettings,
+        metadata={"units": "", "long_name": "run over parameter draws (uncertainty=, sim.uncertainty)", "source": ""},
+    )
 
     def __post_init__(self) -> None:
         check_run_settings(self.duration_days, self.output_step_h, self.seed)

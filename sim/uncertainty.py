@@ -43,9 +43,7 @@ OUTPUTS: tuple[str, ...] = (
     "c1q_level",
     "tspo_pet_proxy",
     "nor_discrimination_index",
-    "plasma_concentration",
-    "brain_free_concentration",
-    "cumulative_dose",
+    "plasma_concentration",  # upstream of every sampled parameter: its band has zero width (a check)
 )
 
 #: Summary variables: suffix, quantile, words.
@@ -197,6 +195,8 @@ def plot_bands(ds: xr.Dataset, axes=None):
     from sim.plotting import shade_dosing
 
     panels = [(name, label) for name, label in PANELS if f"{name}_median" in ds]
+    if not panels:
+        raise ValueError(f"no quantiles of {', '.join(name for name, _ in PANELS)} in the Dataset: nothing to plot")
     if axes is None:
         _, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), sharex=True, constrained_layout=True)
     axes = np.atleast_1d(axes)

@@ -52,6 +52,7 @@ from sim.analysis import last_dose_day, max_deficit, recovery_day
 from sim.analysis.summary import nor_drop_at_test
 from sim.core.files import atomic_path
 from sim.core.params import ConfigError
+from sim.core.stage import GROUPS
 from sim.model import PruningModel
 from sim.run import RunConfig, calibration_of, model_attributes
 from sim.sweep import sweep
@@ -109,8 +110,8 @@ def _run(run_or_model: RunConfig | PruningModel) -> RunConfig:
     if isinstance(run_or_model, RunConfig):
         return run_or_model
     if isinstance(run_or_model, PruningModel):
-        fields = {f.name: getattr(run_or_model, f.name) for f in dataclasses.fields(run_or_model) if f.init}
-        return RunConfig(**fields, calibration=calibration_of(run_or_model))
+        stages = {group: getattr(run_or_model, group) for group in GROUPS}
+        return RunConfig(**stages, calibration=calibration_of(run_or_model))
     raise TypeError(f"expected a RunConfig or a PruningModel, not {type(run_or_model).__name__}")
 
 
@@ -182,10 +183,10 @@ def model_function(run_or_model: RunConfig | PruningModel, keys: Sequence[str], 
             rows = X[start : start + CHUNK]
             if dynamic:
                 values = {keys[j]: rows[:, j] for j in dynamic}
-                variables = ["spine_density_relative", "cumulative_dose"]
-                ds = sweep(run, values, mode="zip", variables=variables, progress=False)
-            else:  # cognition only: one run, read by every set's cognition
-                ds = sweep(run, {"regimen.stop_day": [run.regimen.stop_day] * len(rows)}, mode="zip", progress=False)
+            else:  # cognition only: every set is the run itself (one simulation), read by its own cognition
+                values = {"regimen.stop_day": [run.regimen.stop_day] * len(rows)}
+            variables = ["spine_density_relative", "cumulative_dose"]
+            ds = sweep(run, values, mode="zip", variables=variables, progress=False)
             values, censored = readouts(ds, cognitions[start : start + CHUNK], attrs)
             for name, v in values.items():
                 parts[name].append(v)
@@ -244,9 +245,12 @@ def analyse(
         if not np.all(np.isfinite(y)):
             raise ValueError(f"output {name!r} is not finite for {int(np.sum(~np.isfinite(y)))} sets")
         if method == "sobol":
-            result = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=seed)
             wanted = {"S1": "S1", "S1_conf": "S1_conf", "ST": "ST", "ST_conf": "ST_conf"}
             scale = 1.0
+            if np.ptp(y) == 0.0:  # a constant output: no parameter explains any variance (SALib would divide by 0)
+                result = {key: np.zeros(len(keys)) for key in wanted}
+            else:
+                result = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=seed)
         else:
             result = morris_analyze.analyze(problem, X, y, num_levels=num_levels, seed=seed)
             wanted = {"mu_star": "mu_star", "mu_star_conf": "mu_star_conf", "sigma": "sigma"}

@@ -106,7 +106,8 @@ def test_default_is_a_single_run():
 def test_cli_writes_the_draw_dimension_and_bands(tmp_path):
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "SYNAPRUNE_CONFIG_DIR")}
-    command = [sys.executable, "-m", "sim", *SMOKE, "uncertainty=posterior", "uncertainty.draws=20",
+    command = [sys.executable, "-m", "sim", "experiment=shi2022_high_dose", "debug=smoke", "figure=true",
+               "uncertainty=posterior", "uncertainty.draws=20",
                f"hydra.run.dir={run_dir}"]  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -18,7 +18,8 @@ second run, per spine.
 With ``--dask-workers N`` one run of ``--spines`` spines (``record_spines=false``, ``record_cells=false``, chunks of
 ``--chunk-segments`` segments) goes through a ``LocalCluster`` of N single-threaded worker processes; it prints the
 wall time of ``AgentEngine.simulate`` (upstream ODE included, cluster start-up and worker warm-up excluded),
-spine-steps per second and the peak RSS of the client and of each worker.
+spine-steps per second (also per worker CPU-second, which a shared machine does not dilute) and the peak RSS of the
+client and of each worker.
 """
 
 from __future__ import annotations
@@ -83,6 +84,11 @@ def child(size: float, record: bool, cv: float) -> dict:
     }
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def dask_run(workers: int, size: float, chunk_segments: int, replicates: int) -> None:
     import logging
 
@@ -105,9 +111,11 @@ def dask_run(workers: int, size: float, chunk_segments: int, replicates: int) ->
     with cluster, Client(cluster) as client:
         warm = AgentEngine(replicates=2 * workers, segments=2, **settings)
         warm.simulate(model, times[:49], np.random.default_rng(0), client=client)  # imports and kernel per worker
+        cpu_before = client.run(_cpu_seconds)
         start = time.perf_counter()
         ds = engine.simulate(model, times, np.random.default_rng(1), client=client)
         wall = time.perf_counter() - start
+        cpu = sum(client.run(_cpu_seconds).values()) - sum(cpu_before.values())
         peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     client_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     steps = engine.step_edges(times).size - 1
@@ -118,6 +126,7 @@ def dask_run(workers: int, size: float, chunk_segments: int, replicates: int) ->
     )
     print(f"wall time            {wall:10.1f} s")
     print(f"spine-steps/s        {spines * steps / wall:10.3g}")
+    print(f"worker CPU time      {cpu:10.1f} s   ({spines * steps / cpu:.3g} spine-steps per worker CPU-second)")
     print(f"peak RSS client      {client_peak / gib:10.2f} GiB")
     for address, peak in sorted(peaks.items()):
         print(f"peak RSS worker      {peak / gib:10.2f} GiB  ({address})")

@@ -166,7 +166,7 @@ def test_replicate_depends_only_on_seed_and_index():
 
 def test_chunking_and_record_buffer_retries_do_not_change_results(monkeypatch):
     _, reference = _small(11, segments=20)
-    monkeypatch.setattr(replicate, "_CHUNK_SEGMENTS", 3)
+    monkeypatch.setattr(replicate, "_CALL_SEGMENTS", 3)
     monkeypatch.setattr(replicate, "_RECORD_HEADROOM", 0.01)  # forces replays of chunks with larger buffers
     _, chunked = _small(11, segments=20)
     for name in ("spine_density", "birth_time", "loss_time", "tag_time", "spine_position", "engulfed"):
@@ -362,6 +362,7 @@ def test_contact_check_counts_the_most_responsive_cell(model):
     "override, key",
     [
         ("engine.replicates=0", "engine.replicates"),
+        ("engine.chunk_segments=0", "engine.chunk_segments"),
         ("engine.segment_length_um=-1", "engine.segment_length_um"),
         ("engine.dt_h=0", "engine.dt_h"),
         ("engine.capacity_factor=0.5", "engine.capacity_factor"),

@@ -2,8 +2,9 @@
 
 Modules: :mod:`~sim.engines.agents.engine` (the :class:`AgentEngine` stage and ``simulate``),
 :mod:`~sim.engines.agents.hazards` (per-spine hazards from the model), :mod:`~sim.engines.agents.territories`
-(microglial cells), :mod:`~sim.engines.agents.initial` (initial spine counts), :mod:`~sim.engines.agents.replicate`
-(one replicate through the kernel), :mod:`~sim.engines.agents.kernel` (the compiled next-event kernel) and
+(microglial cells), :mod:`~sim.engines.agents.initial` (initial spine counts), :mod:`~sim.engines.agents.chunks`
+(chunks of segments with their own seeds, run here or on a Dask client), :mod:`~sim.engines.agents.replicate`
+(consecutive segments through the kernel), :mod:`~sim.engines.agents.kernel` (the compiled next-event kernel) and
 :mod:`~sim.engines.agents.outputs` (the result Dataset). The algorithm is described in ``docs/agents.md``.
 """
 

@@ -1,9 +1,10 @@
 """The agent engine stage (``engine=agents``): its settings and :meth:`AgentEngine.simulate`.
 
 :meth:`AgentEngine.simulate` integrates the deterministic chain with :class:`sim.engines.ode.OdeEngine` (one-way
-coupling), derives the spine hazards (:mod:`~sim.engines.agents.hazards`), draws each replicate's microglial cells
-(:mod:`~sim.engines.agents.territories`) and initial spines (:mod:`~sim.engines.agents.initial`), runs the
-compiled kernel replicate by replicate (:mod:`~sim.engines.agents.replicate`) and returns an
+coupling), derives the spine hazards (:mod:`~sim.engines.agents.hazards`), splits the replicates into chunks of
+segments with their own random streams (:mod:`~sim.engines.agents.chunks`), each drawing its microglial cells
+(:mod:`~sim.engines.agents.territories`) and initial spines (:mod:`~sim.engines.agents.initial`) and running the
+compiled kernel (:mod:`~sim.engines.agents.replicate`), here or on a Dask client, and returns an
 :class:`xarray.Dataset` (:mod:`~sim.engines.agents.outputs`). The algorithm and its validation are described in
 ``docs/agents.md``.
 """
@@ -21,11 +22,11 @@ import xarray as xr
 from sim.core.params import ConfigError, check_positive, param
 from sim.core.results import to_dataset
 from sim.core.stage import register_engine
+from sim.engines.agents.chunks import ChunkPlan, run_chunks
 from sim.engines.agents.hazards import SpineHazards, check_contacts, slots_per_segment, spine_hazards
 from sim.engines.agents.initial import initial_sampler
 from sim.engines.agents.outputs import agent_outputs
-from sim.engines.agents.replicate import run_replicate
-from sim.engines.agents.territories import Territories, cell_count
+from sim.engines.agents.territories import Territories, cell_count, max_multiplier, territory_edges
 from sim.engines.ode import OdeEngine
 from sim.model import PruningModel
 
@@ -98,14 +99,29 @@ class AgentEngine:
         long_name="coefficient of variation of the cells' responsiveness multipliers (gamma distribution, mean 1)",
         source="assumption: no measured value; 0 = identical cells, whose replicate mean follows the ODE",
     )
+    chunk_segments: int = param(
+        100_000,
+        units="1",
+        long_name="segments per chunk: the unit of work, each with its own random stream (results depend on it, "
+        "not on how chunks are distributed)",
+        source="assumption: a numerical setting; 1e5 segments of 20 um are 9e5 spines, about 0.5 s of a 70-day run "
+        "on one core, so Dask's per-task overhead is negligible",
+    )
     record_spines: bool = param(
         True, units="", long_name="output one record per spine lifetime (birth, tag, loss, position)", source=""
+    )
+    record_cells: bool = param(
+        True,
+        units="",
+        long_name="output the per-cell variables (position, multiplier, engulfed spines; 24 bytes per cell)",
+        source="",
     )
     progress: bool = param(True, units="", long_name="show a progress bar (only when stderr is a terminal)", source="")
 
     def __post_init__(self) -> None:
         _check_int(self, "replicates", 1)
         _check_int(self, "segments", 1)
+        _check_int(self, "chunk_segments", 1)
         check_positive(self, "segment_length_um", "dt_h", "contact_rate_per_h")
         check_positive(self, "capacity_factor", "microglia_territory_um")
         check_positive(self, "microglia_heterogeneity_cv", allow_zero=True)
@@ -155,8 +171,14 @@ class AgentEngine:
         return spine_hazards(model, edges_h, activation, c1q, self.segment_length_um, self.slots(model))
 
     # ------------------------------------------------------------------ run
-    def simulate(self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator | None = None) -> xr.Dataset:
-        """Simulate ``model`` at output times ``times_h`` [h] with one generator per replicate spawned from ``rng``.
+    def simulate(
+        self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator | None = None, client: Any = None
+    ) -> xr.Dataset:
+        """Simulate ``model`` at output times ``times_h`` [h] with one seed sequence per replicate spawned from ``rng``.
+
+        ``client`` runs the chunks elsewhere: any object with ``submit(fn, *args)`` returning a future with
+        ``result()`` (a ``dask.distributed.Client``, a ``concurrent.futures`` executor); ``None`` runs them in this
+        process. The result does not depend on it (bit for bit).
 
         Returns
         -------
@@ -167,12 +189,12 @@ class AgentEngine:
         """
         self.check_model(model)
         times_h = np.asarray(times_h, dtype=float)
-        data, coords, attrs = self._run(model, times_h, np.random.default_rng(0) if rng is None else rng)
+        data, coords, attrs = self._run(model, times_h, np.random.default_rng(0) if rng is None else rng, client)
         # built once the run's working arrays are released: the peak memory is that of the outputs
         return to_dataset(times_h / 24.0, data, coords=coords, attrs=attrs)
 
     def _run(
-        self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator
+        self, model: PruningModel, times_h: np.ndarray, rng: np.random.Generator, client: Any = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]:
         """Output arrays, coordinates and attributes of :meth:`simulate`."""
         edges = self.step_edges(times_h)
@@ -184,21 +206,30 @@ class AgentEngine:
         at_mid = states[:, np.searchsorted(grid, mids)]
         at_out = states[:, np.searchsorted(grid, times_h)]
         h = self.hazards(model, edges, at_mid[i_act], at_mid[i_c1q])
-        children = rng.spawn(self.replicates)
-        # cells from a sub-stream of each replicate: the spines' random numbers do not depend on the cells
-        replicate_cells = [self.territories(model, child.spawn(1)[0]) for child in children]
-        check_contacts(model, h, self.contact_rate_per_h, max(float(c.multiplier.max()) for c in replicate_cells))
+        seeds = [child.bit_generator.seed_seq for child in rng.spawn(self.replicates)]
+        n_cells = self.cells(model)
+        cv = float(self.microglia_heterogeneity_cv)
+        # each replicate's cells come from child 0 of its seed sequence (see chunks.chunks)
+        cell_seeds = [
+            np.random.SeedSequence(s.entropy, spawn_key=(*s.spawn_key, 0), pool_size=s.pool_size) for s in seeds
+        ]
+        check_contacts(model, h, self.contact_rate_per_h, max(max_multiplier(n_cells, cv, c) for c in cell_seeds))
         y0 = model.initial_state()
         h0 = self.hazards(model, edges[:2], y0[i_act : i_act + 1], y0[i_c1q : i_c1q + 1])
-        sampler, initial_name = initial_sampler(model, h0, self.segments, self.segment_length_um)
-        results = []
+        initial = initial_sampler(model, h0, self.segment_length_um)
+        plan = ChunkPlan(
+            h,
+            initial,
+            times_h,
+            self.segments,
+            self.chunk_segments,
+            n_cells,
+            cv,
+            bool(self.record_spines),
+            bool(self.record_cells),
+        )
         with _progress(self.progress, self.replicates * self.segments) as bar:
-            for child, territories in zip(children, replicate_cells):
-                init_u, init_t = sampler(child)
-                result = run_replicate(h, init_u, init_t, child, times_h, self.record_spines, bar.update, territories)
-                if self.record_spines:
-                    result.cell = territories.cell_of(result.position_um).astype(np.int32)
-                results.append(result)
+            results = run_chunks(plan, seeds, client, bar.update)
         blocked = sum(r.blocked_births for r in results)
         if blocked:
             warnings.warn(
@@ -207,7 +238,12 @@ class AgentEngine:
                 RuntimeWarning,
                 stacklevel=2,
             )
-        first = replicate_cells[0]
+        cells = (
+            [Territories.block(n_cells, self.dendrite_um, cv, c, 0, n_cells) for c in cell_seeds]
+            if self.record_cells
+            else None
+        )
+        first = territory_edges(n_cells, self.dendrite_um, 0, 1)
         attrs = {
             "agent_replicates": self.replicates,
             "agent_segments": self.segments,
@@ -215,16 +251,16 @@ class AgentEngine:
             "agent_slots_per_segment": h.slots,
             "agent_dt_h": float(self.dt_h),
             "agent_contact_rate_per_h": float(self.contact_rate_per_h),
-            "agent_cells_per_replicate": int(first.n_cells),
-            "agent_territory_length_um": float(first.edges_um[1] - first.edges_um[0]),
+            "agent_cells_per_replicate": int(n_cells),
+            "agent_territory_length_um": float(first[1] - first[0]),
             "agent_microglia_territory_um": float(self.microglia_territory_um),
-            "agent_microglia_heterogeneity_cv": float(self.microglia_heterogeneity_cv),
-            "agent_initial_distribution": initial_name,
+            "agent_microglia_heterogeneity_cv": cv,
+            "agent_chunk_segments": int(self.chunk_segments),
+            "agent_chunks": int(self.replicates * plan.chunks_per_replicate),
+            "agent_initial_distribution": initial.name,
             "agent_blocked_births": int(blocked),
         }
-        data, coords = agent_outputs(
-            model, times_h, at_out, results, replicate_cells, self.dendrite_um, self.record_spines
-        )
+        data, coords = agent_outputs(model, times_h, at_out, results, cells, self.dendrite_um, self.record_spines)
         return data, coords, attrs
 
 

@@ -6,7 +6,7 @@ See ``docs/agents.md`` ("Spines and their initial counts").
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
@@ -17,8 +17,6 @@ from sim.engines.agents.hazards import SpineHazards
 from sim.model import PruningModel
 
 _MAX_STATIONARY_STATES = 200_000
-
-Sampler = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
 
 def stationary_distribution(
@@ -86,10 +84,34 @@ def stationary_distribution(
     return untagged, tagged, probability / probability.sum()
 
 
-def initial_sampler(
-    model: PruningModel, h0: SpineHazards, segments: int, segment_length_um: float
-) -> tuple[Sampler, str]:
-    """Function drawing (untagged, tagged) counts for every segment, and the distribution's name.
+@dataclass(frozen=True)
+class InitialCounts:
+    """Draws the (untagged, tagged) spine counts of segments at time zero (picklable: sent to every chunk).
+
+    ``name`` is ``"stationary"`` (a state drawn from ``probability`` over the states ``untagged``, ``tagged``) or
+    ``"poisson"`` (independent Poisson counts with means ``mean_untagged``, ``mean_tagged``, clipped to ``slots``).
+    """
+
+    name: str
+    untagged: np.ndarray
+    tagged: np.ndarray
+    probability: np.ndarray
+    mean_untagged: float
+    mean_tagged: float
+    slots: int
+
+    def __call__(self, rng: np.random.Generator, segments: int) -> tuple[np.ndarray, np.ndarray]:
+        """Counts on ``segments`` segments drawn from ``rng`` (its state advances)."""
+        if self.name == "stationary":
+            k = rng.choice(self.probability.size, size=segments, p=self.probability)
+            return self.untagged[k].astype(np.int64), self.tagged[k].astype(np.int64)
+        u = np.minimum(rng.poisson(self.mean_untagged, segments), self.slots)
+        t = rng.poisson(self.mean_tagged, segments)
+        return u, np.minimum(t, self.slots - u)
+
+
+def initial_sampler(model: PruningModel, h0: SpineHazards, segment_length_um: float) -> InitialCounts:
+    """The distribution of the initial counts of one segment.
 
     ``"stationary"`` when the stationary distribution at the time-zero hazards ``h0`` has the mean of the ODE's
     initial spine state (the drug-free steady state), otherwise ``"poisson"``: independent Poisson counts with the
@@ -101,8 +123,6 @@ def initial_sampler(
         The coupled model (``initial_state`` and ``state_names`` are used).
     h0
         Hazards of the first step at the initial state.
-    segments
-        Segments per replicate.
     segment_length_um
         Segment length [um].
     """
@@ -114,18 +134,8 @@ def initial_sampler(
         float(h0.formation[0]), h0.homeostasis, float(h0.tagging[0]), float(h0.engulfment[0]), h0.intrinsic
     )
     m_u, m_t = float(probability @ untagged), float(probability @ tagged)
-    if math.isclose(m_u, mean_u, rel_tol=1e-4, abs_tol=1e-9) and math.isclose(m_t, mean_t, rel_tol=1e-4, abs_tol=1e-9):
-
-        def stationary(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-            k = rng.choice(probability.size, size=segments, p=probability)
-            return untagged[k].astype(np.int64), tagged[k].astype(np.int64)
-
-        return stationary, "stationary"
-    slots = h0.slots
-
-    def poisson(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        u = rng.poisson(mean_u, segments)
-        t = rng.poisson(mean_t, segments)
-        return np.minimum(u, slots), np.minimum(t, slots - np.minimum(u, slots))
-
-    return poisson, "poisson"
+    stationary = math.isclose(m_u, mean_u, rel_tol=1e-4, abs_tol=1e-9) and math.isclose(
+        m_t, mean_t, rel_tol=1e-4, abs_tol=1e-9
+    )
+    name = "stationary" if stationary else "poisson"
+    return InitialCounts(name, untagged, tagged, probability, mean_u, mean_t, h0.slots)

@@ -31,13 +31,13 @@ def agent_outputs(
     times_h: np.ndarray,
     states: np.ndarray,
     results: Sequence[ReplicateResult],
-    cells: Sequence[Territories],
+    cells: Sequence[Territories] | None,
     dendrite_um: float,
     record_spines: bool,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Output arrays (name -> array) and coordinates of the agent engine's result.
 
-    Deterministic readouts, per-replicate spine readouts, per-cell variables and (optionally) spine records.
+    Deterministic readouts, per-replicate spine readouts and (optionally) per-cell variables and spine records.
 
     Parameters
     ----------
@@ -51,7 +51,7 @@ def agent_outputs(
     results
         One result per replicate (record buffers are released field by field while they are copied).
     cells
-        The microglial cells of each replicate (the same count in every replicate).
+        The microglial cells of each replicate (the same count in every replicate); ``None``: no per-cell outputs.
     dendrite_um
         Dendrite length per replicate [um] (counts -> densities).
     record_spines
@@ -60,8 +60,8 @@ def agent_outputs(
     Returns
     -------
     data, coords
-        Arguments of :func:`sim.core.results.to_dataset`; ``coords`` holds ``compound``, ``replicate``, ``cell``
-        and, with records, ``spine``.
+        Arguments of :func:`sim.core.results.to_dataset`; ``coords`` holds ``compound``, ``replicate`` and, with
+        cells, ``cell`` and, with records, ``spine``.
     """
     names = model.state_names
     activation, c1q = states[names.index("activation")], states[names.index("c1q")]
@@ -70,14 +70,12 @@ def agent_outputs(
     tagged = np.stack([r.tagged for r in results]) / dendrite_um
     gabaa = model.upstream(states[1 : model.n_pk])["gabaa_agonism"]
     data.update(model.spine_readouts(untagged, tagged, activation, c1q, gabaa))
-    data["microglia_cell_position"] = np.stack([c.position_um for c in cells])
-    data["microglia_cell_multiplier"] = np.stack([c.multiplier for c in cells])
-    data["microglia_cell_engulfed"] = np.stack([r.cell_engulfed for r in results])
-    coords: dict[str, Any] = {
-        "compound": list(model.pk.names),
-        "replicate": np.arange(len(results)),
-        "cell": np.arange(cells[0].n_cells),
-    }
+    coords: dict[str, Any] = {"compound": list(model.pk.names), "replicate": np.arange(len(results))}
+    if cells is not None:
+        data["microglia_cell_position"] = np.stack([c.position_um for c in cells])
+        data["microglia_cell_multiplier"] = np.stack([c.multiplier for c in cells])
+        data["microglia_cell_engulfed"] = np.stack([r.cell_engulfed for r in results])
+        coords["cell"] = np.arange(cells[0].n_cells)
     if record_spines:
         n_max = max(r.birth_h.size for r in results)
         for key, field, scale in _RECORDS:

@@ -1,8 +1,9 @@
-"""One replicate of the agent engine: tables for the compiled kernel, chunked calls, and the record buffers.
+"""Consecutive segments of one replicate through the kernel: tables, kernel calls, and the record buffers.
 
 :func:`run_replicate` prepares the integrated-hazard tables of :mod:`sim.engines.agents.kernel`, calls it on
-chunks of segments (progress granularity; results do not depend on the chunk size) and replays a chunk with larger
-record buffers if they overflow (same random stream, so the same result). See ``docs/agents.md``.
+blocks of segments (progress granularity; results do not depend on the block size) and replays a call with larger
+record buffers if they overflow (same random stream, so the same result). It runs a whole replicate or one chunk of
+it (:mod:`sim.engines.agents.chunks`). See ``docs/agents.md``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from sim.engines.agents import kernel
 from sim.engines.agents.hazards import SpineHazards
 from sim.engines.agents.territories import Territories
 
-_CHUNK_SEGMENTS = 4096  # segments per kernel call (progress granularity; results do not depend on it)
-_RECORD_HEADROOM = 1.2  # record buffer / expected spine lifetimes; a chunk is replayed with more room if exceeded
+_CALL_SEGMENTS = 4096  # segments per kernel call (progress granularity; results do not depend on it)
+_RECORD_HEADROOM = 1.2  # record buffer / expected spine lifetimes; a call is replayed with more room if exceeded
 
 
 @dataclass
 class ReplicateResult:
     """Spine counts at the output times and, optionally, one record per spine lifetime (times in hours).
+
+    The result of a whole replicate, or of one chunk of consecutive segments (then ``cell_engulfed`` starts at
+    cell ``first_cell`` of the replicate).
 
     Parameters
     ----------
@@ -40,6 +44,8 @@ class ReplicateResult:
         Per spine lifetime: index of the microglial cell whose territory holds the spine.
     cell_engulfed
         Spines engulfed by each cell over the run [1].
+    first_cell
+        Index in the replicate of the first cell of ``cell_engulfed``.
     """
 
     untagged: np.ndarray
@@ -52,6 +58,7 @@ class ReplicateResult:
     engulfed: np.ndarray | None = None
     cell: np.ndarray | None = None
     cell_engulfed: np.ndarray | None = None
+    first_cell: int = 0
 
 
 def run_replicate(
@@ -63,8 +70,9 @@ def run_replicate(
     record: bool,
     tick: Callable[[int], object],
     cells: Territories | None = None,
+    first_segment: int = 0,
 ) -> ReplicateResult:
-    """Simulate the segments of one replicate with the next-event kernel.
+    """Simulate consecutive segments of one replicate with the next-event kernel.
 
     Parameters
     ----------
@@ -79,12 +87,15 @@ def run_replicate(
     record
         Keep one record per spine lifetime.
     tick
-        Called with the number of segments done after each chunk (progress bar).
+        Called with the number of segments done after each kernel call (progress bar).
     cells
-        The replicate's microglial cells; default one cell with multiplier 1.
+        The microglial cells whose territories cover these segments (positions along the replicate's dendrite);
+        default one cell with multiplier 1.
+    first_segment
+        Index in the replicate of the first segment (sets the spine positions).
     """
     if cells is None:
-        cells = Territories.single(init_u.size * h.segment_length_um)
+        cells = Territories.single((first_segment + init_u.size) * h.segment_length_um)
     territory_edges = np.ascontiguousarray(cells.edges_um, dtype=np.float64)
     multiplier = np.ascontiguousarray(cells.multiplier, dtype=np.float64)
     cell_engulfed = np.zeros(cells.n_cells, np.int64)
@@ -109,8 +120,8 @@ def run_replicate(
     buffers = [np.full(capacity, np.nan) for _ in range(5)]
     n_rec, blocked = 0, 0
     work_f, work_i = np.empty((6, h.slots)), np.empty((4, h.slots), np.int64)  # kernel scratch (it allocates nothing)
-    for start in range(0, init_u.size, _CHUNK_SEGMENTS):
-        stop = min(start + _CHUNK_SEGMENTS, init_u.size)
+    for start in range(0, init_u.size, _CALL_SEGMENTS):
+        stop = min(start + _CALL_SEGMENTS, init_u.size)
         saved = rng.bit_generator.state
         while True:
             chunk_u = np.zeros(n_out, np.int64)
@@ -125,7 +136,7 @@ def run_replicate(
                 init_t[start:stop],
                 h.slot_offsets_um,
                 float(h.segment_length_um),
-                start,
+                first_segment + start,
                 territory_edges,
                 multiplier,
                 chunk_engulfed,
@@ -140,7 +151,7 @@ def run_replicate(
             )
             if new_rec <= buffers[0].size:
                 break
-            rng.bit_generator.state = saved  # replay the chunk with room for every record: same random stream
+            rng.bit_generator.state = saved  # replay the call with room for every record: same random stream
             grown = int(max(1.25 * buffers[0].size, new_rec + 4 * (new_rec - n_rec)))
             buffers = [np.concatenate([buf, np.full(grown - buf.size, np.nan)]) for buf in buffers]
         n_rec, blocked = new_rec, blocked + new_blocked

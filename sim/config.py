@@ -67,7 +67,12 @@ def _run_schema() -> type:
             fields.append((f.name, f.type, dataclasses.field(default_factory=f.default_factory)))
         else:
             fields.append((f.name, f.type, dataclasses.field(default=f.default)))
-    return dataclasses.make_dataclass("RunSchema", fields)
+    schema = dataclasses.make_dataclass("RunSchema", fields)
+    # importable as sim.config.RunSchema: pickled by reference (joblib's cloudpickle would pickle a class of no
+    # module by value and, unpickling a job's result, overwrite this class's fields with copies whose MISSING
+    # sentinels are no longer dataclasses.MISSING, breaking every later composition in the process)
+    schema.__module__ = __name__
+    return schema
 
 
 RunSchema = _run_schema()

@@ -117,6 +117,7 @@ def test_the_joblib_launcher_runs_one_process_per_job(tmp_path):
     for genotype in ("wt", "tspo_ko"):
         overrides = json.loads(open_result(folder / f"genotype={genotype}" / "result.nc").attrs["hydra_overrides"])
         assert overrides["genotype"] == genotype
+    sim.load_config(["genotype=tspo_ko"])  # results unpickled from the workers left this process's schemas intact
     # without TSPO, no microglial pruning: the knockout keeps more spines than the wild type on the last day
     last = grid.spine_density_relative.isel(time=-1)
     assert float(last.sel(genotype="tspo_ko")) > float(last.sel(genotype="wt"))

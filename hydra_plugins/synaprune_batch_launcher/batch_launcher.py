@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,11 +180,10 @@ class BatchLauncher(Launcher):
 
 def run_batch(base: DictConfig, plan: BatchPlan) -> Path:
     """Simulate the grid of ``plan`` on the composed ``base`` and write ``sweep.nc`` (and ``sweep.png``)."""
-    import sim
-    from sim.config import environment_keys, environment_message, override_values, to_run_config
+    from sim.config import to_run_config
     from sim.core.params import ConfigError
     from sim.engines.ode import OdeEngine
-    from sim.io import BATCH_FILE, OVERRIDES_ATTR, check_writable, open_result, save_dataset
+    from sim.io import JobLocked, check_writable, job_lock
 
     task = copy.deepcopy(base)
     with flag_override(task, ["struct", "readonly"], [False, False]):
@@ -198,6 +198,19 @@ def run_batch(base: DictConfig, plan: BatchPlan) -> Path:
     if not plan.values:
         raise ConfigError(f"hydra/launcher=batch needs at least one key with several values (key=a,b); {_HINT}")
     out_dir = check_writable(str(base.hydra.sweep.dir))
+    try:
+        with job_lock(out_dir):
+            return _write_batch(base, task, run, plan, out_dir)
+    except JobLocked as locked:
+        raise ConfigError(f"{locked}: another synaprune sweep writes into this hydra.sweep.dir") from None
+
+
+def _write_batch(base: DictConfig, task: DictConfig, run: Any, plan: BatchPlan, out_dir: Path) -> Path:
+    import sim
+    from sim.config import environment_keys, environment_message, override_values
+    from sim.core.params import ConfigError
+    from sim.io import BATCH_FILE, OVERRIDES_ATTR, open_result, save_dataset
+
     path = out_dir / BATCH_FILE
     swept = json.dumps({key: [v if isinstance(v, (str, int, float, bool)) else str(v) for v in values]
                         for key, values in plan.values.items()})  # fmt: skip
@@ -221,7 +234,7 @@ def run_batch(base: DictConfig, plan: BatchPlan) -> Path:
     ds.attrs["launcher"] = "batch"
     from_environment = environment_keys(task)
     if from_environment:
-        print(f"synaprune: warning: {environment_message(from_environment)}", file=__import__("sys").stderr)
+        print(f"synaprune: warning: {environment_message(from_environment)}", file=sys.stderr)
         ds.attrs["from_environment"] = ", ".join(from_environment)
     if run.figure:  # before the result: a complete sweep.nc means everything is written
         figure = save_sweep_figure(ds, out_dir / "sweep.png")

@@ -170,3 +170,19 @@ def test_the_plugins_are_registered_with_hydra():
         launchers = {cls.__name__ for cls in Plugins.instance().discover(Launcher)}
     assert {"BatchLauncher", "JoblibLauncher"} <= launchers
     assert "batch.yaml" in ConfigStore.instance().list("hydra/launcher")
+
+
+def test_the_slurm_launcher_config_is_found_in_the_search_path():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from sim.config import config_dir
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")  # hydra-submitit-launcher's submitit_slurm
+    assert (launcher.timeout_min, launcher.cpus_per_task, launcher.mem_gb) == (30, 1, 2)
+    assert cfg.hydra.sweeper._target_.endswith("SynapruneSweeper")  # job folders named by overrides, resume

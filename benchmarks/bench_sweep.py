@@ -1,6 +1,14 @@
 """sim.sweep vs one sim.simulate per set vs libRoadRunner on synaprune's own SBML export (70 d, hourly output).
 
     .venv/bin/python benchmarks/bench_sweep.py [--sets 1000] [--simulate-sets 1000] [--arm shi2022_high_dose]
+    .venv/bin/python benchmarks/bench_sweep.py --cli-only [--cli-rates 20 --cli-doses 10]   # the batch launcher
+
+``--cli-rates R --cli-doses D`` (default 20 x 10 = 200 sets; 0 skips it): ``synaprune -m hydra/launcher=batch`` over
+``microglia.activation_rate_per_h`` (R values) x ``regimen.dose_mg_per_kg`` (D values), figure off, against
+``sim.sweep`` of the same product grid in this process (the same RunConfig). The command's fixed start-up (interpreter,
+imports, Hydra's composition of the command and its sweeper, up to the launcher) is timed by the same command with
+``hydra.launcher.store=zarr``, which the launcher refuses before composing the base; per-set costs are printed with
+and without it. The command also writes ``sweep.nc``; ``sim.sweep`` + ``sim.io.save_dataset`` is printed too.
 
 Parameter sets: ``microglia.activation_rate_per_h`` and ``microglia.engulfment_gain`` log-uniform within ×/÷ 2 of the
 calibrated values (seed 0), run as one zip sweep. libRoadRunner (if installed) loads ``sim.to_sbml(config)`` once
@@ -18,7 +26,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -93,13 +106,80 @@ class RoadRunnerSets:
         return result.sum(axis=1)
 
 
+def _command(args: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "SYNAPRUNE_CONFIG_DIR")}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "sim", *args], capture_output=True, text=True, env=env)
+    return time.perf_counter() - start, proc
+
+
+_COLD = """
+import json, sys, time
+t0 = time.perf_counter()
+import sim
+from sim import presets
+config = presets.from_overrides([f"experiment={sys.argv[1]}", "figure=false"])
+values = json.loads(sys.argv[2])
+t1 = time.perf_counter()
+ds = sim.sweep(config, values, progress=False)
+t2 = time.perf_counter()
+sim.io.save_dataset(ds, sys.argv[3])
+t3 = time.perf_counter()
+print(json.dumps({"start": t1 - t0, "sweep": t2 - t1, "save": t3 - t2}))
+"""
+
+
+def bench_batch_launcher(arm: str, n_rates: int, n_doses: int) -> None:
+    """``synaprune -m hydra/launcher=batch`` vs ``sim.sweep`` of the same product grid (module docstring)."""
+    config = presets.from_overrides([f"experiment={arm}", "figure=false"])
+    rate = config.microglia.activation_rate_per_h
+    values = {
+        "microglia.activation_rate_per_h": [float(f"{v:.6g}") for v in rate * np.geomspace(0.5, 2.0, n_rates)],
+        "regimen.dose_mg_per_kg": [float(f"{v:.4g}") for v in np.geomspace(0.5, 10.0, n_doses)],
+    }
+    n = n_rates * n_doses
+    grid = [f"{key}={','.join(repr(v) for v in column)}" for key, column in values.items()]
+    sim.sweep(config, {k: v[:2] for k, v in values.items()}, progress=False)  # warm-up: kernels
+    t_warm = best_of(lambda: sim.sweep(config, values, progress=False), 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([sys.executable, "-c", _COLD, arm, json.dumps(values), f"{tmp}/cold.nc"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        cold = json.loads(proc.stdout.strip().splitlines()[-1])
+        common = ["-m", "hydra/launcher=batch", f"experiment={arm}", "figure=false", *grid]
+        t_start, proc = _command([*common, "hydra.launcher.store=zarr", f"hydra.sweep.dir={tmp}/refused"])
+        assert proc.returncode == 2 and "not available yet" in proc.stderr, proc.stderr
+        t_cli, proc = _command([*common, f"hydra.sweep.dir={tmp}/batch"])
+        assert proc.returncode == 0, proc.stderr
+        check = sim.collect(f"{tmp}/batch")
+    assert check.sizes["dose"] == n_doses and check.sizes["microglia__activation_rate_per_h"] == n_rates
+    net = t_cli - t_start
+    fresh = cold["sweep"] + cold["save"]
+    print(f"synaprune -m hydra/launcher=batch, {n} sets ({n_rates} rates x {n_doses} doses, {arm}, 70 d hourly):")
+    print(f"  command end to end:                    {t_cli:7.2f} s ({1e3 * t_cli / n:6.2f} ms per set)")
+    print(f"  its fixed start-up (store=zarr, refused): {t_start:4.2f} s")
+    print(f"  command without start-up:              {net:7.2f} s ({1e3 * net / n:6.2f} ms per set; writes sweep.nc)")
+    print(f"  fresh process: sim.sweep {cold['sweep']:.2f} s + save_dataset {cold['save']:.2f} s "
+          f"(imports and config {cold['start']:.2f} s)")  # fmt: skip
+    print(f"  warm process: sim.sweep {t_warm:.2f} s ({1e3 * t_warm / n:.2f} ms per set)")
+    print(f"  ratio, without start-up: command / (fresh sim.sweep + save) = {net / fresh:.2f}x (target <= 1.2x); "
+          f"/ fresh sim.sweep = {net / cold['sweep']:.2f}x; / warm sim.sweep = {net / t_warm:.2f}x")  # fmt: skip
+    print(f"  ratio, with start-up: command / (fresh process total) = {t_cli / (fresh + cold['start']):.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arm", default="shi2022_high_dose")
     parser.add_argument("--sets", type=int, default=1000)
     parser.add_argument("--simulate-sets", type=int, default=1000, help="sets run one by one with sim.simulate")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many for the one-simulation timings")
+    parser.add_argument("--cli-rates", type=int, default=20, help="batch-launcher grid: activation rates (0: skip)")
+    parser.add_argument("--cli-doses", type=int, default=10, help="batch-launcher grid: doses")
+    parser.add_argument("--cli-only", action="store_true", help="only the batch-launcher comparison")
     args = parser.parse_args()
+    if args.cli_rates > 0 and args.cli_doses > 0:
+        bench_batch_launcher(args.arm, args.cli_rates, args.cli_doses)
+    if args.cli_only:
+        return
     config = presets.from_overrides([f"experiment={args.arm}", "duration_days=70", "output_step_h=1"])
     model, times_h = config.model(), config.times_h()
     values = parameter_sets(model, args.sets)

@@ -9,6 +9,7 @@ Public API::
     cfg = sim.load_config(["experiment=shi2022_low_dose", "drug=xbd173"])  # the same through Hydra
     grid = sim.sweep(sim.PruningModel(), {"drug": ["diazepam", "xbd173"], "regimen.dose_mg_per_kg": [1.0, 5.0]})
     sim.io.save_dataset(ds, "result.nc")
+    grid = sim.collect("multirun/run/2026-...")   # a `synaprune -m` sweep folder (either launcher) as one Dataset
 
 Hydra is imported only by :mod:`sim.config` and :mod:`sim.cli` (``sim.load_config`` imports it on first use);
 plotting lives in :mod:`sim.plotting`, derived readouts in :mod:`sim.analysis`.
@@ -26,6 +27,7 @@ from sim.drug import Compound, Drug
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.genotype import Genotype
+from sim.io import collect
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.model import PruningModel
 from sim.pk import CompoundPK, LinearChainPK
@@ -74,6 +76,7 @@ __all__ = [
     "Species",
     "SpineTurnover",
     "__version__",
+    "collect",
     "io",
     "load_config",
     "presets",

@@ -25,6 +25,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -36,13 +37,15 @@ from sim.config import (
     environment_keys,
     environment_message,
     new_run_id,
+    override_values,
     register_configs,
     to_run_config,
     user_error,
     user_keys,
 )
+from sim.core.files import atomic_path
 from sim.core.params import ConfigError
-from sim.io import check_writable, save_dataset
+from sim.io import OVERRIDES_ATTR, JobLocked, check_writable, completed_result, job_lock, save_dataset
 from sim.run import simulate
 
 register_configs()
@@ -150,9 +153,45 @@ def _main(cfg: DictConfig) -> None:
         _fail(_omegaconf_message(error))
     hydra_cfg = HydraConfig.get()
     try:
-        out_dir = check_writable(hydra_cfg.runtime.output_dir)
+        out_dir = Path(check_writable(hydra_cfg.runtime.output_dir))
     except ConfigError as error:
         _fail(str(error))
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        _run(cfg, run, out_dir)
+        return
+    try:  # a job of a sweep: one process per job folder; a complete result of the same settings is kept
+        with job_lock(out_dir):
+            if completed_result(out_dir / run.output_file, run.to_yaml()):
+                print(f"synaprune: {out_dir.name}: complete ({run.output_file} of the same settings), skipped")
+                return
+            _run(cfg, run, out_dir)
+    except JobLocked as locked:
+        print(f"synaprune: {out_dir.name}: skipped, {locked}; re-run the sweep when it has ended", file=sys.stderr)
+    except ConfigError as error:  # a resume with changed settings (sim.io.completed_result)
+        _fail(str(error))
+
+
+def _save_hydra_record(cfg: DictConfig, out_dir: Path) -> None:
+    """Hydra's ``.hydra/`` record (config, hydra settings, overrides), written once the run is going to run.
+
+    ``hydra.output_subdir`` is null in ``config.yaml`` so that Hydra does not rewrite the record of a complete job
+    when a sweep is resumed; with another ``hydra.output_subdir`` Hydra writes it itself.
+    """
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.output_subdir is not None:
+        return
+    record = out_dir / ".hydra"
+    record.mkdir(exist_ok=True)
+    for name, node in (("config.yaml", cfg), ("hydra.yaml", OmegaConf.create({"hydra": hydra_cfg})),
+                       ("overrides.yaml", hydra_cfg.overrides.task)):  # fmt: skip
+        with atomic_path(record / name) as tmp:
+            OmegaConf.save(node, tmp)
+
+
+def _run(cfg: DictConfig, run, out_dir: Path) -> None:
+    """Simulate ``run`` and write its files into ``out_dir``; ``result.nc`` last, so that it marks a complete run."""
+    hydra_cfg = HydraConfig.get()
+    _save_hydra_record(cfg, out_dir)
     try:
         if run.uncertainty.method != "none":  # the run over parameter draws (dimension draw) with bands
             from sim.uncertainty import run_with_uncertainty
@@ -167,31 +206,35 @@ def _main(cfg: DictConfig) -> None:
         print(f"synaprune: warning: {environment_message(from_environment)}", file=sys.stderr)
         ds.attrs["from_environment"] = ", ".join(from_environment)
     ds.attrs["hydra_choices"] = json.dumps({k: v for k, v in hydra_cfg.runtime.choices.items() if v is not None})
-    result = save_dataset(ds, Path(out_dir) / run.output_file)
-    print(f"result: {result.resolve()}")
+    ds.attrs[OVERRIDES_ATTR] = json.dumps(override_values(list(hydra_cfg.overrides.task), run))
+    figure = out_dir / "timecourse.png"
     if run.figure:
         from sim.plotting import save_timecourse
         from sim.uncertainty import save_bands
 
-        figure = Path(out_dir) / "timecourse.png"
         if "draw" in ds.dims:  # median and 5-95 % bands
             save_bands(ds, figure)
         else:
             save_timecourse(ds.squeeze(("dose", "withdrawal_time")), figure)
-        print(f"figure: {figure.resolve()}")
+    movie = None
     if run.animate:  # `animate=true`: teaching GIF of single spines (sim.animate), whatever the engine
         from sim.animate import save_dendrite_gif
         from sim.engines.agents import AgentEngine
 
         movie = save_dendrite_gif(
             run.model(),
-            Path(out_dir) / "dendrite.gif",
+            out_dir / "dendrite.gif",
             seed=run.seed,
             duration_days=run.duration_days,
             frames=run.animation_frames,
             fps=run.animation_fps,
             engine=run.engine if isinstance(run.engine, AgentEngine) else None,  # its microglia settings
         )
+    result = save_dataset(ds, out_dir / run.output_file)
+    print(f"result: {result.resolve()}")
+    if run.figure:
+        print(f"figure: {figure.resolve()}")
+    if movie is not None:
         print(f"animation: {movie.resolve()}")
 
 

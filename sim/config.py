@@ -26,6 +26,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
@@ -68,7 +69,12 @@ def _run_schema() -> type:
             fields.append((f.name, hints[f.name], dataclasses.field(default_factory=f.default_factory)))
         else:
             fields.append((f.name, hints[f.name], dataclasses.field(default=f.default)))
-    return dataclasses.make_dataclass("RunSchema", fields)
+    schema = dataclasses.make_dataclass("RunSchema", fields)
+    # importable as sim.config.RunSchema: pickled by reference (joblib's cloudpickle would pickle a class of no
+    # module by value and, unpickling a job's result, overwrite this class's fields with copies whose MISSING
+    # sentinels are no longer dataclasses.MISSING, breaking every later composition in the process)
+    schema.__module__ = __name__
+    return schema
 
 
 RunSchema = _run_schema()
@@ -92,10 +98,43 @@ def run_id() -> str:
     return _RUN_ID[0] if _RUN_ID else new_run_id()
 
 
+#: Longest job folder name written as it is; longer ones are cut and end in a hash of the whole name.
+JOB_DIRNAME_MAX = 100
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._,=+@-]")
+
+
+def job_dirname(override_dirname: Any, num: Any = 0) -> str:
+    """Folder name of one job of a ``-m`` sweep: its swept overrides, e.g. ``drug=xbd173,regimen.dose_mg_per_kg=5``.
+
+    ``${synaprune_job_dir:${hydra.job.override_dirname},${hydra.job.num}}`` in ``config.yaml``. The name depends on
+    the job's values, not on its position in the sweep, so re-running a sweep into the same ``hydra.sweep.dir``
+    finds each job's earlier folder (resume). Characters unsafe in file names (``/``, spaces, quotes, brackets) become
+    ``_``; a name that had such characters, or is longer than :data:`JOB_DIRNAME_MAX`, ends in ``-`` and 10 hex digits
+    of the SHA-256 of the unchanged name, so two jobs never share a folder. A job without swept overrides is named
+    after its number (``0``), as Hydra's default.
+    """
+    text = "" if override_dirname is None else str(override_dirname)
+    if not text:
+        return str(num)
+    safe = _UNSAFE.sub("_", text)
+    if safe.startswith("."):
+        safe = "_" + safe[1:]
+    if safe == text and len(safe) <= JOB_DIRNAME_MAX:
+        return safe
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    return f"{safe[: JOB_DIRNAME_MAX - 11]}-{digest}"
+
+
 def register_resolvers() -> None:
-    """Register ``${synaprune_run_id:}`` (cached per config, so every job of a sweep sees the same value)."""
+    """Register ``${synaprune_run_id:}`` (cached per config: every job of a sweep sees one value) and the job folders.
+
+    ``${synaprune_job_dir:...}``: :func:`job_dirname`.
+    """
     if not OmegaConf.has_resolver("synaprune_run_id"):
         OmegaConf.register_new_resolver("synaprune_run_id", run_id, use_cache=True)
+    if not OmegaConf.has_resolver("synaprune_job_dir"):
+        OmegaConf.register_new_resolver("synaprune_job_dir", job_dirname)
 
 
 def register_configs() -> None:
@@ -211,6 +250,25 @@ def environment_message(keys: dict[str, list[str]]) -> str:
     """One line naming the keys taken from environment variables (``name from $SYNAPRUNE_NAME``)."""
     listed = ", ".join(f"{key} from ${' and $'.join(names)}" for key, names in keys.items())
     return f"values taken from environment variables (${{oc.env:...}}): {listed}; recorded in from_environment"
+
+
+def override_values(lines: list[str], run: RunConfig) -> dict[str, Any]:
+    """``{key: value}`` of command-line overrides, stage fields as ``run`` converted them (``5`` -> ``5.0``).
+
+    Recorded in each result (``hydra_overrides``), so :func:`sim.io.collect` finds the swept values with their types.
+    Deletions (``~key``) are left out; values other than strings, numbers and booleans are written as text.
+    """
+    out: dict[str, Any] = {}
+    for override in OverridesParser.create().parse_overrides(list(lines)):
+        if override.is_delete():
+            continue
+        key = override.key_or_group
+        value = override.value()
+        group, dot, field = key.partition(".")
+        if dot and group in GROUPS and "." not in field and hasattr(getattr(run, group), field):
+            value = getattr(getattr(run, group), field)
+        out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+    return out
 
 
 def calibration_file_overrides(overrides: list[str]) -> list[str]:

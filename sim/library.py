@@ -400,6 +400,8 @@ def _entry(item: Any, group_dir: str, where: str) -> _Entry | None:
         absolute = written.startswith("/")
         written = written.lstrip("/")
         group = written if absolute or not group_dir else f"{group_dir}/{written}"
+        if group.startswith("hydra/"):
+            return None  # Hydra's own groups (e.g. `override hydra/sweeper: synaprune`): no simulation settings
         if option is not None and not isinstance(option, str):
             raise ConfigError(f"{where}: the defaults entry {item!r} is not supported (one option per group)")
         return _Entry("override" if override else "group", group, written, package or None, option)

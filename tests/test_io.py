@@ -165,7 +165,7 @@ def test_combining_a_grid_with_a_missing_job_names_the_hole(tmp_path, result):
         paths.append(save_dataset(ds, tmp_path / f"{dose}_{withdrawal}" / "result.nc"))
     with pytest.warns(UserWarning, match="1 combination") as record:
         grid = combine_results(paths)
-    (warning,) = [w for w in record if "combine_results" in str(w.message)]
+    (warning,) = [w for w in record if "combine_results:" in str(w.message)]
     assert "dose=5, withdrawal_time=14" in str(warning.message)
     assert "dose=1, withdrawal_time=14" not in str(warning.message)
     assert bool(grid.spine_density.sel(dose=5.0, withdrawal_time=14.0).isnull().all())
@@ -180,5 +180,6 @@ def test_combining_a_full_grid_does_not_warn(tmp_path, result):
         for d in (1.0, 2.0)
     ]
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        combine_results(paths)
+        warnings.simplefilter("error", UserWarning)
+        with pytest.warns(DeprecationWarning, match=r"sim\.collect\(sweep_dir\)"):  # still works, deprecated
+            combine_results(paths)

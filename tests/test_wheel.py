@@ -31,7 +31,8 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, source / name)
-    shutil.copytree(REPO / "sim", source / "sim", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for package in ("sim", "hydra_plugins"):  # hydra_plugins: the batch launcher and sweeper, found by Hydra
+        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     dist = tmp_path / "dist"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", dist,
          source])  # fmt: skip
@@ -43,6 +44,8 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     experiments = sorted(REPO.joinpath("sim", "configs", "experiment").glob("*.yaml"))
     assert experiments and all(f"sim/configs/experiment/{p.name}" in names for p in experiments)
     assert packaged <= names, f"missing from the wheel: {sorted(packaged - names)}"
+    assert "hydra_plugins/synaprune_batch_launcher/batch_launcher.py" in names
+    assert "hydra_plugins/__init__.py" not in names  # a namespace package shared with Hydra's other plugins
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
@@ -56,10 +59,10 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("SYNAPRUNE_CONFIG_DIR", "HYDRA_FULL_ERROR", "PYTHONPATH")}
-    where = run([python, "-c", "import sim, sim.library; print(sim.__file__); print(sim.library.config_dir())"],
-                cwd=work, env=env).stdout.split()  # fmt: skip
-    assert Path(where[0]).resolve().is_relative_to(env_dir.resolve()), where
-    assert Path(where[1]).resolve().is_relative_to(env_dir.resolve()), where
+    code = "import sim, sim.library, hydra_plugins.synaprune_batch_launcher as p; print(sim.__file__, sim.library.config_dir(), p.__file__)"
+    where = run([python, "-c", code], cwd=work, env=env).stdout.split()
+    for path in where:
+        assert Path(path).resolve().is_relative_to(env_dir.resolve()), where
 
     script = env_dir / ("Scripts/synaprune.exe" if os.name == "nt" else "bin/synaprune")
     proc = run([script, "experiment=shi2022_high_dose", "figure=false"], cwd=work, env=env)
@@ -68,6 +71,12 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     ds = open_result(result)
     assert ds.attrs["experiment"] == "shi2022_high_dose"
     assert float(ds.time[-1]) == 70.0 and ds.sizes["time"] > 1
+
+    # Hydra finds the batch launcher of the installed wheel: a 2-set sweep in one process, one sweep.nc
+    sweep = work / "sweep"
+    run([script, "-m", "hydra/launcher=batch", "drug=diazepam,xbd173", "duration_days=2", "figure=false",
+         f"hydra.sweep.dir={sweep}"], cwd=work, env=env)  # fmt: skip
+    assert open_result(sweep / "sweep.nc").sizes["drug"] == 2
 
     # the posterior and the per-variant fits are package data too: intervals work from an installed wheel
     code = (

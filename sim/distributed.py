@@ -23,7 +23,7 @@ Sets and chunks
 Store layout (Zarr v3, one directory)
     ``set`` (0 .. n-1) and one coordinate per swept key along ``set`` (named as :func:`sim.sweep` names the
     dimension, e.g. ``dose``, ``microglia__activation_rate_per_h``; option names and list values as text);
-    ``time`` [d] and, for concentration outputs, ``compound``. Data variables: the outputs asked for as
+    ``time`` [d] and ``compound`` (of every set's drug, as :func:`sim.sweep`). Data variables: the outputs asked for as
     ``variables`` (dims ``set`` + their own, float64 or ``dtype``; Zarr chunks of ``chunk_sets`` sets, one per
     sweep chunk) and with ``summaries=True`` per set ``max_spine_loss`` [percent], ``day_of_max_spine_loss`` [d] and
     ``recovery_day`` [d] (the definitions of :mod:`sim.analysis.loss`, without a control run, on the output grid).
@@ -75,7 +75,7 @@ from sim.checks import check_run
 from sim.core import __version__
 from sim.core.files import part_path
 from sim.core.params import ConfigError
-from sim.core.results import CANONICAL_ORDER, OUTPUTS, git_state, provenance
+from sim.core.results import CANONICAL_ORDER, COORD_ATTRS, OUTPUTS, git_state, provenance
 from sim.engines.batch import BatchEngine, downstream_groups, output_names
 from sim.model import PruningModel
 from sim.run import RunConfig, _engine_description, calibration_attributes
@@ -438,8 +438,7 @@ def _create(store, run, keys, mode, spec, attrs, compounds, chunk_sets) -> None:
     if spec["summaries"]:
         for name in SUMMARIES:
             variables[name] = ("set", da.zeros(n, chunks=chunk_sets), derived_attrs(name))
-    if any("compound" in OUTPUTS[name][0] for name in spec["variables"]):
-        coords["compound"] = ("compound", np.array(compounds, dtype=object), {"long_name": "chemical species"})
+    coords["compound"] = ("compound", np.array(compounds, dtype=object), COORD_ATTRS["compound"])
     variables["done"] = ("sweep_chunk", np.zeros(n_chunks, dtype=bool), {"long_name": "chunk written"})
     ds = xr.Dataset(variables, coords=coords, attrs=attrs)
     for name in variables:
@@ -580,7 +579,7 @@ def _run_chunks(store: Path, run: RunConfig, keys: list[_Key], mode: str, spec: 
     group = zarr.open_group(store, mode="r+", zarr_format=3)
     n, size = spec["sets"], spec["chunk_sets"]
     done = group["done"][:]
-    compounds = tuple(str(c) for c in group["compound"][:]) if "compound" in group else ()
+    compounds = tuple(str(c) for c in group["compound"][:])
     todo = [i for i in range(done.size) if not done[i]]
 
     def chunk(i: int) -> _Chunk:

@@ -184,10 +184,10 @@ def _chunk_keys(keys: list[_Key], mode: str, start: int, stop: int) -> list[_Key
 def _representatives(key: _Key) -> list[int]:
     """Value indices that stand for all of ``key``'s values in the up-front checks.
 
-    Float values: the smallest, the largest and the first non-finite one (the stages' checks of a float field are
-    ranges); other values (options, integers, lists): the first index of each distinct value.
+    Numbers: the smallest, the largest and the first non-finite one (the stages' checks of a number are ranges);
+    other values (options, flags, lists): the first index of each distinct value.
     """
-    if all(type(v) is float for v in key.values):
+    if all(type(v) in (float, int) for v in key.values):
         values = np.asarray(key.values, dtype=float)
         finite = np.flatnonzero(np.isfinite(values))
         picks = {int(i) for i in np.flatnonzero(~np.isfinite(values))[:1]}
@@ -224,12 +224,10 @@ def _check_sets(run: RunConfig, keys: list[_Key], mode: str) -> tuple[dict[str, 
                                  dose_limit=library.max_daily_dose))  # fmt: skip
         compounds.append(tuple(model.pk.names))
     if options:  # every combination of options that occurs, for the compound axis
-        n = len(keys[0].values) if mode == "zip" else 0
-        combos = (
-            {tuple(keys[j].values[i] for j in options) for i in range(n)}
-            if mode == "zip"
-            else set(itertools.product(*(keys[j].values for j in options)))
-        )
+        if mode == "zip":
+            combos = set(zip(*(keys[j].values for j in options)))
+        else:
+            combos = set(itertools.product(*(keys[j].values for j in options)))
         for combo in combos:
             option_keys = [dataclasses.replace(keys[j], values=(value,)) for j, value in zip(options, combo)]
             compounds.append(tuple(_build(run, option_keys, (0,) * len(options), cache).model().pk.names))
@@ -410,7 +408,7 @@ def _read_attrs(store: Path) -> dict[str, Any] | None:
 
 def _coordinate(key: _Key, values: Sequence[Any]) -> np.ndarray:
     """Values of a key as a coordinate: numbers as they are, options as text, list values as JSON text."""
-    if all(np.ndim(v) == 0 for v in key.values):
+    if all(type(v) in (float, int, str, bool) or np.ndim(v) == 0 for v in key.values):
         array = np.asarray(values)
         return array.astype(object) if array.dtype.kind in "UO" else array
     return np.array([json.dumps(v) for v in values], dtype=object)
@@ -587,11 +585,13 @@ def _run_chunks(store: Path, run: RunConfig, keys: list[_Key], mode: str, spec: 
         keys_i = _chunk_keys(keys, mode, start, stop)
         return _Chunk(i, start, run, keys_i, tuple(spec["variables"]), compounds, spec["dtype"], spec["summaries"])
 
+    arrays = {name: group[name] for name in (*spec["variables"], *(SUMMARIES if spec["summaries"] else ()), "done")}
+
     def write(i: int, result: dict[str, np.ndarray]) -> None:
         start = i * size
         for name, values in result.items():
-            group[name][start : start + values.shape[0]] = values
-        group["done"][i] = True  # only after the chunk's data are written
+            arrays[name][start : start + values.shape[0]] = values
+        arrays["done"][i] = True  # only after the chunk's data are written
 
     failures: list[tuple[int, BaseException]] = []
     bar = tqdm(total=len(todo), desc="sweep", unit="chunk", delay=2.0,

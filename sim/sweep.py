@@ -125,6 +125,8 @@ def _parse_key(run: RunConfig, key: Any, values: Any) -> _Key:
     values = [v.item() if isinstance(v, np.generic) else v for v in values]  # numpy scalars as Python numbers
     meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
     attrs = {"units": str(meta.get("units", "")), "long_name": str(meta.get("long_name", key))}
+    if hint is float and all(type(v) is float for v in values):  # already what _coerce returns (fast for 1e6)
+        return _Key(key, group, name, tuple(values), _attrs(key, attrs))
     return _Key(key, group, name, tuple(library._coerce(v, hint, key) for v in values), _attrs(key, attrs))
 
 

@@ -609,10 +609,24 @@ def _run_chunks(store: Path, run: RunConfig, keys: list[_Key], mode: str, spec: 
         else:
             from distributed import as_completed
 
-            futures = client.map(_simulate_chunk, [chunk(i) for i in todo], pure=False)
-            index = {future.key: i for future, i in zip(futures, todo)}
-            for future in as_completed(futures):
-                i = index[future.key]
+            waiting = iter(todo)  # submitted a few at a time: small graphs, bounded memory on the scheduler
+            threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+            index = {}
+
+            def submit() -> Any:
+                i = next(waiting, None)
+                if i is None:
+                    return None
+                future = client.submit(_simulate_chunk, chunk(i), pure=False)
+                index[future.key] = i
+                return future
+
+            queue = as_completed([f for f in (submit() for _ in range(max(4, 2 * threads))) if f is not None])
+            for future in queue:
+                following = submit()
+                if following is not None:
+                    queue.add(following)
+                i = index.pop(future.key)
                 if future.status == "error":
                     failures.append((i, future.exception()))
                 else:

@@ -125,6 +125,8 @@ def _parse_key(run: RunConfig, key: Any, values: Any) -> _Key:
     values = [v.item() if isinstance(v, np.generic) else v for v in values]  # numpy scalars as Python numbers
     meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
     attrs = {"units": str(meta.get("units", "")), "long_name": str(meta.get("long_name", key))}
+    if hint is float and all(type(v) is float for v in values):  # already what _coerce returns (fast for 1e6)
+        return _Key(key, group, name, tuple(values), _attrs(key, attrs))
     return _Key(key, group, name, tuple(library._coerce(v, hint, key) for v in values), _attrs(key, attrs))
 
 
@@ -133,15 +135,19 @@ def _attrs(key: str, attrs: dict[str, str]) -> dict[str, str]:
     return {**COORD_ATTRS.get(dimension_name(key), attrs), "config_key": key}
 
 
-def _indices(keys: list[_Key], mode: str) -> list[tuple[int, ...]]:
-    if mode == "product":
-        return list(itertools.product(*(range(len(k.values)) for k in keys)))
+def _check_zip(keys: list[_Key]) -> None:
     sizes = {k.key: len(k.values) for k in keys}
     if len(set(sizes.values())) > 1:
         listed = ", ".join(f"{key}: {n}" for key, n in sizes.items())
         raise ConfigError(
             f"mode = 'zip' is not allowed with value lists of different lengths ({listed}): make them equal"
         )
+
+
+def _indices(keys: list[_Key], mode: str) -> list[tuple[int, ...]]:
+    if mode == "product":
+        return list(itertools.product(*(range(len(k.values)) for k in keys)))
+    _check_zip(keys)
     return [(i,) * len(keys) for i in range(len(keys[0].values))]
 
 
@@ -291,6 +297,44 @@ def _assemble(parts: list[xr.Dataset], keys: list[_Key], mode: str, n: int) -> x
     return ds.transpose(*dims, *order, ...)
 
 
+def prepare(
+    model_or_config: PruningModel | RunConfig,
+    values: Mapping[str, Sequence[Any]],
+    mode: str = "product",
+    duration_days: float | None = None,
+    output_step_h: float | None = None,
+    variables: Sequence[str] | None = None,
+) -> tuple[RunConfig, list[_Key]]:
+    """The checks :func:`sweep` makes before it builds a set: the base run and the parsed keys.
+
+    Used by :func:`sweep` and :mod:`sim.distributed` (which splits the sets into chunks); raises the same
+    errors (:class:`ConfigError`: keys, values, zip lengths, mode, engine, ``variables``, run settings).
+    """
+    if isinstance(model_or_config, PruningModel):
+        run = RunConfig(
+            **{group: getattr(model_or_config, group) for group in GROUPS}, calibration=calibration_of(model_or_config)
+        )
+    elif isinstance(model_or_config, RunConfig):
+        run = model_or_config
+    else:
+        raise TypeError(f"sweep() takes a PruningModel or a RunConfig, not {type(model_or_config).__name__}")
+    settings = {"duration_days": duration_days, "output_step_h": output_step_h}
+    run = dataclasses.replace(run, **{key: value for key, value in settings.items() if value is not None})
+    check_run_settings(run.duration_days, run.output_step_h, run.seed)
+    if not isinstance(run.engine, OdeEngine):
+        raise ConfigError(f"engine = {type(run.engine).__name__} is not allowed in a sweep: use the ODE engine")
+    if mode not in MODES:
+        raise ConfigError(f"mode = {mode!r} is not allowed: choose one of {', '.join(MODES)}")
+    if not isinstance(values, Mapping) or not values:
+        raise ConfigError(f"sweep values = {values!r} are not allowed: give a non-empty {{key: [values]}} mapping")
+    if variables is not None:
+        output_names(variables)  # checked before anything runs
+    keys = [_parse_key(run, key, column) for key, column in values.items()]
+    if mode == "zip":
+        _check_zip(keys)
+    return run, keys
+
+
 def sweep(
     model_or_config: PruningModel | RunConfig,
     values: Mapping[str, Sequence[Any]],
@@ -329,26 +373,7 @@ def sweep(
         stage, an empty value list, zip lists of different lengths, an unknown mode, a non-ODE engine, an unknown
         output name in ``variables``, or a sweep whose estimated memory exceeds the memory limit.
     """
-    if isinstance(model_or_config, PruningModel):
-        run = RunConfig(
-            **{group: getattr(model_or_config, group) for group in GROUPS}, calibration=calibration_of(model_or_config)
-        )
-    elif isinstance(model_or_config, RunConfig):
-        run = model_or_config
-    else:
-        raise TypeError(f"sweep() takes a PruningModel or a RunConfig, not {type(model_or_config).__name__}")
-    settings = {"duration_days": duration_days, "output_step_h": output_step_h}
-    run = dataclasses.replace(run, **{key: value for key, value in settings.items() if value is not None})
-    check_run_settings(run.duration_days, run.output_step_h, run.seed)
-    if not isinstance(run.engine, OdeEngine):
-        raise ConfigError(f"engine = {type(run.engine).__name__} is not allowed in a sweep: use the ODE engine")
-    if mode not in MODES:
-        raise ConfigError(f"mode = {mode!r} is not allowed: choose one of {', '.join(MODES)}")
-    if not isinstance(values, Mapping) or not values:
-        raise ConfigError(f"sweep values = {values!r} are not allowed: give a non-empty {{key: [values]}} mapping")
-    if variables is not None:
-        output_names(variables)  # checked before anything runs
-    keys = [_parse_key(run, key, column) for key, column in values.items()]
+    run, keys = prepare(model_or_config, values, mode, duration_days, output_step_h, variables)
     indices = _indices(keys, mode)
     times_h = run.times_h()
 
@@ -384,4 +409,4 @@ def sweep(
     return finalize(ds, config=run.to_yaml(), seed=run.seed, engine=_engine_description(engine), attrs=spec)
 
 
-__all__ = ["DIMENSION_NAMES", "MODES", "dimension_name", "sweep"]
+__all__ = ["DIMENSION_NAMES", "MODES", "dimension_name", "prepare", "sweep"]

@@ -212,8 +212,24 @@ def upstream(model: PruningModel, times_h: np.ndarray, signal_step_h: float = 0.
     if key not in _UPSTREAM:
         if len(_UPSTREAM) >= _UPSTREAM_SIZE:
             _UPSTREAM.pop(next(iter(_UPSTREAM)))
-        _UPSTREAM[key] = _integrate_upstream(model, times_h, float(signal_step_h))
+        _UPSTREAM[key] = _integrate_upstream(_reference(model), times_h, float(signal_step_h))
     return _UPSTREAM[key]
+
+
+def _reference(model: PruningModel) -> PruningModel:
+    """``model`` with its downstream stages at their class defaults, for the upstream integration.
+
+    The integrator's adaptive steps also see the downstream states, so the upstream signal would otherwise carry
+    (at the tolerance level) the downstream parameters of whichever set was integrated first; with the defaults it
+    depends only on its cache key, whatever the order of the sets, the batch or the process history.
+    """
+    stages = {}
+    for group in downstream_groups(model):
+        try:
+            stages[group] = type(getattr(model, group))()
+        except (TypeError, ConfigError):  # no defaults: keep the model's own stage
+            continue
+    return dataclasses.replace(model, **stages)
 
 
 def _integrate_upstream(model: PruningModel, times_h: np.ndarray, signal_step_h: float) -> Upstream:

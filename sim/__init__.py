@@ -27,7 +27,6 @@ from sim.drug import Compound, Drug
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.genotype import Genotype
-from sim.io import collect
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.model import PruningModel
 from sim.pk import CompoundPK, LinearChainPK
@@ -45,6 +44,22 @@ def load_config(overrides: list[str] | None = None) -> RunConfig:
     from sim.config import load_config as _load
 
     return _load(overrides)
+
+
+def collect(sweep_dir, *, allow_missing: bool = False, output_file: str = "result.nc"):
+    """One Dataset from a ``synaprune -m`` sweep folder, whatever the launcher; every swept key a dimension.
+
+    A ``sweep.zarr`` of ``hydra/launcher=batch hydra.launcher.store=zarr`` is opened by
+    :func:`sim.distributed.open_sweep` (lazily; refused while chunks are missing unless ``allow_missing``, which
+    leaves them NaN); a ``sweep.nc`` or a folder of per-job ``result.nc`` files by :func:`sim.io.collect`.
+    """
+    from pathlib import Path
+
+    if (Path(sweep_dir) / io.BATCH_STORE).is_dir():
+        from sim.distributed import open_sweep
+
+        return open_sweep(Path(sweep_dir) / io.BATCH_STORE, complete=not allow_missing)
+    return io.collect(sweep_dir, allow_missing=allow_missing, output_file=output_file)
 
 
 def to_sbml(model_or_config, path=None, **options) -> str:

@@ -188,6 +188,19 @@ def _save_hydra_record(cfg: DictConfig, out_dir: Path) -> None:
             OmegaConf.save(node, tmp)
 
 
+def _simulate(run):
+    """:func:`sim.run.simulate` of ``run``; ``scheduler=`` (agent engine) runs its chunks on a Dask client."""
+    if run.scheduler is None:
+        return simulate(run, sweep=True)
+    from sim.distributed import get_client
+
+    client = get_client(run.scheduler)
+    try:
+        return simulate(run, sweep=True, client=client)
+    finally:
+        client.close()  # of this run's own making (and its LocalCluster)
+
+
 def _run(cfg: DictConfig, run, out_dir: Path) -> None:
     """Simulate ``run`` and write its files into ``out_dir``; ``result.nc`` last, so that it marks a complete run."""
     hydra_cfg = HydraConfig.get()
@@ -198,7 +211,7 @@ def _run(cfg: DictConfig, run, out_dir: Path) -> None:
 
             ds = run_with_uncertainty(run)
         else:
-            ds = simulate(run, sweep=True)
+            ds = _simulate(run)
     except ConfigError as error:
         _fail(str(error))
     from_environment = environment_keys(cfg)

@@ -142,6 +142,7 @@ def get_client(client: Any = None, *, n_workers: int | None = None, timeout_s: f
             "'tcp://host:8786' or a distributed.Client"
         )
     try:
+        _probe(client, timeout_s)
         return Client(client, timeout=timeout_s)
     except (OSError, TimeoutError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -149,6 +150,26 @@ def get_client(client: Any = None, *, n_workers: int | None = None, timeout_s: f
             f"client = {client!r} is not reachable: no Dask scheduler answered within {timeout_s:g} s ({reason}); "
             "start one there or check the address"
         ) from None
+
+
+def _probe(address: str, timeout_s: float) -> None:
+    """Open and close a TCP connection to a ``tcp://host:port`` address: a refused port fails at once (OSError).
+
+    Dask's client retries a refused connection until its timeout; this tells "nothing listens there" right away.
+    Other schemes (tls, inproc, ucx) are left to Dask.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"client = {address!r} is not allowed: its port is not a number in 0-65535") from None
+    if parts.scheme != "tcp" or parts.hostname is None or port is None:
+        return
+    with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+        pass
 
 
 # ---------------------------------------------------------------------------------------------------- sets

@@ -32,6 +32,9 @@ ENGINE = "h5netcdf"
 #: The file a batch-launcher sweep writes into ``hydra.sweep.dir`` (``synaprune -m hydra/launcher=batch ...``).
 BATCH_FILE = "sweep.nc"
 
+#: The chunked store of ``synaprune -m hydra/launcher=batch hydra.launcher.store=zarr`` (:mod:`sim.distributed`).
+BATCH_STORE = "sweep.zarr"
+
 #: The lock file of a job folder while a job runs in it (JSON: pid and host of its process).
 LOCK_NAME = ".synaprune.lock"
 

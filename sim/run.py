@@ -22,6 +22,7 @@ from sim.checks import check_run
 from sim.core.params import ConfigError, check_positive, param
 from sim.core.results import finalize
 from sim.core.stage import GROUPS
+from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.model import PruningModel, calibrated
 
@@ -127,6 +128,13 @@ class RunConfig:
         120, units="1", long_name="number of frames of dendrite.gif (animate=true)", source=""
     )
     calibration: str = param("shi2022", units="", long_name="calibration option or file", source="")
+    scheduler: str | None = param(
+        None,
+        units="",
+        long_name="where the agent engine's chunks run: null (this process), local (a Dask cluster on this machine) or "
+        "a Dask scheduler address such as tcp://host:8786; the result does not depend on it (CLI: sim.distributed)",
+        source="",
+    )
     uncertainty: UncertaintySettings = field(
         default_factory=UncertaintySettings,
         metadata={"units": "", "long_name": "run over parameter draws (uncertainty=, sim.uncertainty)", "source": ""},
@@ -136,6 +144,7 @@ class RunConfig:
         check_run_settings(self.duration_days, self.output_step_h, self.seed)
         check_positive(self, "memory_limit_gib")
         check_animation_settings(self.animate, self.animation_fps, self.animation_frames)
+        check_scheduler(self.scheduler, self.engine)
 
     def model(self) -> PruningModel:
         """The coupled model built from this configuration's stages."""
@@ -185,6 +194,23 @@ def check_run_settings(duration_days: float, output_step_h: float, seed: int) ->
         raise ConfigError(f"seed = {seed!r} is not allowed: it must be a non-negative integer")
 
 
+def check_scheduler(scheduler: Any, engine: Any) -> None:
+    """Raise :class:`ConfigError` unless ``scheduler`` is None, ``"local"`` or an address, for the agent engine."""
+    if scheduler is None:
+        return
+    if not isinstance(scheduler, str) or not (scheduler == "local" or "://" in scheduler):
+        raise ConfigError(
+            f"scheduler = {scheduler!r} is not allowed: give null, local or a Dask scheduler address such as "
+            "tcp://host:8786"
+        )
+    if not isinstance(engine, AgentEngine):
+        raise ConfigError(
+            f"scheduler = {scheduler!r} is not allowed with engine = {getattr(engine, 'name', engine)!r}: it runs the "
+            "agent engine's chunks (engine=agents); sweeps go to a cluster with hydra/launcher=batch "
+            "hydra.launcher.store=zarr hydra.launcher.scheduler=..."
+        )
+
+
 def check_animation_settings(animate: bool, fps: int, frames: int) -> None:
     """Raise :class:`ConfigError` for bad GIF settings, or GIF settings given without ``animate=true``.
 
@@ -215,6 +241,7 @@ def simulate(
     engine: Any = None,
     seed: int | None = None,
     sweep: bool = False,
+    client: Any = None,
 ) -> xr.Dataset:
     """Simulate a model or a run configuration; returns an :class:`xarray.Dataset` with ``time`` in days.
 
@@ -233,7 +260,11 @@ def simulate(
         Seed of the single random generator (agent engine); 0 by default.
     sweep
         Add the length-1 ``dose`` and ``withdrawal_time`` dimensions that command-line results carry, so that
-        results combine into a grid (:func:`sim.io.combine_results`).
+        results combine into a grid (:func:`sim.collect`).
+    client
+        Where the agent engine's chunks run: a :class:`distributed.Client` (``sim.distributed.get_client("local")``
+        or an address) or any executor with ``submit``; ``None`` runs them here. The result is the same bit for
+        bit. A run configuration whose ``scheduler`` is set needs it (the command line resolves ``scheduler``).
 
     Every variable has ``units`` and ``long_name``; the attributes record the resolved configuration, seed, package
     version, git commit and engine settings.
@@ -265,7 +296,16 @@ def simulate(
     checked = check_run(
         model, run.engine, run.duration_days, output_times, run.memory_limit_gib, dose_limit=library.max_daily_dose
     )
-    ds = run.engine.simulate(model, run.times_h(), np.random.default_rng(run.seed))
+    if client is not None and not isinstance(run.engine, AgentEngine):
+        raise ConfigError("simulate(client=...) is not allowed with the ODE engine: a client runs the agent engine's "
+                          "chunks (engine=agents)")  # fmt: skip
+    if client is None and run.scheduler is not None:
+        raise ConfigError(
+            f"scheduler = {run.scheduler!r} needs a client: pass client=sim.distributed.get_client({run.scheduler!r}) "
+            "to simulate() (the command line does this itself)"
+        )
+    on_client = {"client": client} if client is not None else {}  # only the agent engine takes one
+    ds = run.engine.simulate(model, run.times_h(), np.random.default_rng(run.seed), **on_client)
     sweep_coords = (
         {"dose": run.regimen.dose_per_kg(run.species.body_weight_kg), "withdrawal_time": run.regimen.withdrawal_day}
         if sweep

@@ -208,3 +208,29 @@ def test_a_worker_killed_mid_run_changes_nothing(model, dask_client, tmp_path):
     killed = _simulate(model, client=_KillOnce(dask_client, str(marker), (1, 2)))
     assert marker.exists()  # the worker really died while running chunk 2 of replicate 1
     _assert_same_bits(serial, killed)
+
+
+def test_a_run_configuration_sends_the_agent_chunks_to_a_client_and_refuses_scheduler_misuse(tmp_path):
+    """sim.simulate(run, client=...) gives the in-process bits; `scheduler` is checked and needs a client."""
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sim
+    from sim.core.params import ConfigError
+
+    engine = sim.AgentEngine(replicates=2, segments=6, chunk_segments=2, progress=False)
+    run = dataclasses.replace(sim.presets.experiment("shi2022_high_dose"), engine=engine, duration_days=10.0,
+                              output_step_h=24.0, seed=11)  # fmt: skip
+    here = sim.simulate(run)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        there = sim.simulate(dataclasses.replace(run, scheduler="local"), client=pool)
+    for name in ("spine_density", "tagged_spine_density", "microglia_cell_engulfed", "birth_time", "loss_time"):
+        np.testing.assert_array_equal(here[name], there[name])
+    with pytest.raises(ConfigError, match="scheduler = 'local' needs a client"):
+        sim.simulate(dataclasses.replace(run, scheduler="local"))
+    with pytest.raises(ConfigError, match=r"scheduler = 'nowhere' is not allowed: give null, local or a Dask"):
+        dataclasses.replace(run, scheduler="nowhere")
+    with pytest.raises(ConfigError, match=r"scheduler = 'local' is not allowed with engine = 'ode'"):
+        dataclasses.replace(run, engine=sim.OdeEngine(), scheduler="local")
+    with pytest.raises(ConfigError, match=r"simulate\(client=...\) is not allowed with the ODE engine"):
+        sim.simulate(dataclasses.replace(run, engine=sim.OdeEngine()), client=object())

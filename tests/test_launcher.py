@@ -128,7 +128,16 @@ REFUSED = {
     "run_setting": (["seed=1,2"], ["seed", "1, 2", "run setting"]),
     "agents": (["engine=agents", "drug=diazepam,xbd173"], ["engine", "agents", "ODE"]),
     "added_key": (["+regimen.foo=1,2"], ["regimen.foo", "+key"]),
-    "zarr_hook": (["hydra.launcher.store=zarr", "drug=diazepam,xbd173"], ["store", "zarr", "not available yet"]),
+    "store": (["hydra.launcher.store=hdf", "drug=diazepam,xbd173"], ["hydra.launcher.store", "'hdf'", "nc, zarr"]),
+    "scheduler_nc": (["hydra.launcher.scheduler=local", "drug=diazepam,xbd173"], ["scheduler", "store = nc", "zarr"]),
+    "chunk_sets": (
+        ["hydra.launcher.store=zarr", "hydra.launcher.chunk_sets=0", "drug=diazepam,xbd173"],
+        ["chunk_sets", "0", ">= 1"],
+    ),
+    "no_scheduler": (
+        ["hydra.launcher.store=zarr", "hydra.launcher.scheduler=tcp://127.0.0.1:9", "drug=diazepam,xbd173"],
+        ["tcp://127.0.0.1:9", "not reachable"],
+    ),
 }
 
 
@@ -143,7 +152,7 @@ def test_what_the_batch_launcher_cannot_sweep_is_refused_in_one_line_before_anyt
     assert message.startswith("synaprune: error: ") and "\n" not in message, message
     for word in words:
         assert word in message, message
-    if case not in ("agents", "zarr_hook"):
+    if case in ("experiment", "run_setting", "added_key"):
         assert "use plain -m" in message
     assert not folder.exists()  # not even multirun.yaml
 
@@ -186,3 +195,50 @@ def test_the_slurm_launcher_config_is_found_in_the_search_path():
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")  # hydra-submitit-launcher's submitit_slurm
     assert (launcher.timeout_min, launcher.cpus_per_task, launcher.mem_gb) == (30, 1, 2)
     assert cfg.hydra.sweeper._target_.endswith("SynapruneSweeper")  # job folders named by overrides, resume
+
+
+def test_the_zarr_store_of_the_batch_launcher_resumes_and_equals_the_netcdf_sweep(tmp_path):
+    sweep = ["drug=diazepam,xbd173", "regimen.dose_mg_per_kg=5,1", "microglia.activation_rate_per_h=0.01,0.02", *SHORT]
+    nc, zarr_dir = tmp_path / "nc", tmp_path / "zarr"
+    code, _, err = synaprune("-m", "hydra/launcher=batch", *sweep, f"hydra.sweep.dir={nc}", cwd=tmp_path)
+    assert code == 0, err
+    chunked = ["-m", "hydra/launcher=batch", "hydra.launcher.store=zarr", "hydra.launcher.chunk_sets=3", *sweep,
+               f"hydra.sweep.dir={zarr_dir}"]  # fmt: skip
+    code, out, err = synaprune(*chunked, cwd=tmp_path)
+    assert code == 0, err
+    assert f"result: {(zarr_dir / 'sweep.zarr').resolve()}" in out
+    whole, stored = sim.collect(nc), sim.collect(zarr_dir)
+    density = stored.spine_density_relative
+    assert density.dims == whole.spine_density_relative.dims == ("drug", "dose", "microglia__activation_rate_per_h",
+                                                                 "time")  # fmt: skip
+    np.testing.assert_array_equal(density, whole.spine_density_relative)
+    # a run killed after two of its three chunks: the third chunk's flag is down and its data are garbage
+    import zarr
+
+    group = zarr.open_group(zarr_dir / "sweep.zarr", mode="r+")
+    assert group["done"][:].tolist() == [True, True, True]
+    group["done"][2] = False
+    group["spine_density_relative"][6:] = -1.0
+    with pytest.raises(ConfigError, match="incomplete: 2 of 3 chunks done"):
+        sim.collect(zarr_dir)
+    first = group["spine_density_relative"][:6]
+    code, out, err = synaprune(*chunked, cwd=tmp_path)  # the same command resumes: only the missing chunk runs
+    assert code == 0, err
+    np.testing.assert_array_equal(sim.collect(zarr_dir).spine_density_relative, whole.spine_density_relative)
+    np.testing.assert_array_equal(group["spine_density_relative"][:6], first)
+    # the same folder with another base setting is refused in one line; the store is left as it was
+    code, out, err = synaprune(*chunked[:-1], "regimen.start_day=1", chunked[-1], cwd=tmp_path)
+    message = err.strip()
+    assert code == 2 and message.startswith("synaprune: error: ") and "\n" not in message, (out, err)
+    assert "holds a different sweep" in message
+    np.testing.assert_array_equal(sim.collect(zarr_dir).spine_density_relative, whole.spine_density_relative)
+
+
+def test_a_single_agent_run_refuses_an_unreachable_scheduler_in_one_line_before_writing(tmp_path):
+    folder = tmp_path / "run"
+    code, out, err = synaprune("engine=agents", "scheduler=tcp://127.0.0.1:9", "duration_days=2",
+                               f"hydra.run.dir={folder}", cwd=tmp_path)  # fmt: skip
+    message = err.strip()
+    assert code == 2 and message.startswith("synaprune: error: ") and "\n" not in message, (out, err)
+    assert "tcp://127.0.0.1:9" in message and "not reachable" in message
+    assert not folder.exists()

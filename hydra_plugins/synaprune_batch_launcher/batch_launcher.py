@@ -47,6 +47,9 @@ _NOT_STAGES = {
 }
 _HINT = "use plain -m (one run per job) for this sweep"
 
+#: ``hydra.launcher.store``: one NetCDF file written at the end, or a chunked Zarr store that resumes.
+STORES = ("nc", "zarr")
+
 
 def _plain(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -147,19 +150,23 @@ class BatchLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def check_settings(self) -> None:
-        """The hook for :mod:`sim.distributed`: ``store=zarr``, ``scheduler`` and ``chunk_sets`` are not wired yet."""
+        """Refuse launcher settings that are not allowed (one line each), before anything is written."""
         from sim.core.params import ConfigError
 
-        if self.store not in ("nc", "zarr"):
-            raise ConfigError(f"hydra.launcher.store = {self.store!r} is not allowed: choose nc or zarr")
-        # TODO(sim.distributed): store=zarr writes chunks of `chunk_sets` sets that resume, mapped over `scheduler`
-        for key, value, default in (("store", self.store, "nc"), ("scheduler", self.scheduler, None),
-                                    ("chunk_sets", self.chunk_sets, None)):  # fmt: skip
-            if value != default:
-                raise ConfigError(
-                    f"hydra.launcher.{key} = {value!r} is not available yet (chunked Zarr stores on a Dask cluster "
-                    "come with sim.distributed): leave it unset for one sweep.nc"
-                )
+        if self.store not in STORES:
+            raise ConfigError(
+                f"hydra.launcher.store = {self.store!r} is not allowed: choose one of {', '.join(STORES)}"
+            )
+        if self.store == "nc":
+            for key, value in (("scheduler", self.scheduler), ("chunk_sets", self.chunk_sets)):
+                if value is not None:
+                    raise ConfigError(
+                        f"hydra.launcher.{key} = {value!r} is not allowed with hydra.launcher.store = nc (one sweep.nc "
+                        "written at the end): add hydra.launcher.store=zarr for a chunked store that resumes"
+                    )
+        chunk = self.chunk_sets
+        if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+            raise ConfigError(f"hydra.launcher.chunk_sets = {chunk!r} is not allowed: give an integer >= 1")
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:  # noqa: D102
         assert self.config is not None and self.hydra_context is not None
@@ -171,15 +178,22 @@ class BatchLauncher(Launcher):
         with open_dict(base):
             base.hydra.job.num = initial_job_idx
         HydraConfig.instance().set_config(base)
-        run_batch(base, plan)
+        run_batch(base, plan, store=self.store, scheduler=self.scheduler, chunk_sets=self.chunk_sets)
         return [
             JobReturn(overrides=list(o), working_dir=str(Path.cwd()), status=JobStatus.COMPLETED, _return_value=None)
             for o in job_overrides
         ]
 
 
-def run_batch(base: DictConfig, plan: BatchPlan) -> Path:
-    """Simulate the grid of ``plan`` on the composed ``base`` and write ``sweep.nc`` (and ``sweep.png``)."""
+def run_batch(
+    base: DictConfig, plan: BatchPlan, store: str = "nc", scheduler: str | None = None, chunk_sets: int | None = None
+) -> Path:
+    """Simulate the grid of ``plan`` on the composed ``base``; write ``sweep.nc`` (or ``sweep.zarr``) and ``sweep.png``.
+
+    ``store="zarr"``: :func:`sim.distributed.run_sweep` writes the grid chunk by chunk (``chunk_sets`` sets each,
+    ``"auto"`` when None) into ``sweep.zarr``, on the Dask scheduler ``scheduler`` (``"local"`` or an address) or in
+    this process; a re-run of the same command resumes it.
+    """
     from sim.config import to_run_config
     from sim.core.params import ConfigError
     from sim.engines.ode import OdeEngine
@@ -200,6 +214,8 @@ def run_batch(base: DictConfig, plan: BatchPlan) -> Path:
     out_dir = check_writable(str(base.hydra.sweep.dir))
     try:
         with job_lock(out_dir):
+            if store == "zarr":
+                return _write_store(base, run, plan, out_dir, scheduler, chunk_sets)
             return _write_batch(base, task, run, plan, out_dir)
     except JobLocked as locked:
         raise ConfigError(f"{locked}: another synaprune sweep writes into this hydra.sweep.dir") from None
@@ -241,6 +257,29 @@ def _write_batch(base: DictConfig, task: DictConfig, run: Any, plan: BatchPlan, 
     save_dataset(ds, path)
     print(f"result: {path.resolve()}")
     if run.figure:
+        print(f"figure: {figure.resolve()}")
+    return path
+
+
+def _write_store(
+    base: DictConfig, run: Any, plan: BatchPlan, out_dir: Path, scheduler: str | None, chunk_sets: int | None
+) -> Path:
+    """``sweep.zarr`` through :func:`sim.distributed.run_sweep` (resumes a store of the same sweep) and the figure."""
+    from sim.distributed import open_sweep, run_sweep
+    from sim.io import BATCH_STORE
+
+    total = (
+        math.prod(len(v) for v in plan.values.values())
+        if plan.mode == "product"
+        else len(next(iter(plan.values.values())))
+    )
+    where = f"on {scheduler}" if scheduler else "in this process"
+    log.info(f"Batch launcher: {total} sets of {', '.join(plan.values)} ({plan.mode}) into {BATCH_STORE} {where}")
+    path = run_sweep(run, plan.values, mode=plan.mode, store=out_dir / BATCH_STORE,
+                     chunk_sets="auto" if chunk_sets is None else chunk_sets, client=scheduler)  # fmt: skip
+    print(f"result: {path.resolve()}")
+    if run.figure:
+        figure = save_sweep_figure(open_sweep(path), out_dir / "sweep.png")
         print(f"figure: {figure.resolve()}")
     return path
 

@@ -13,10 +13,9 @@ class BatchLauncherConf:
     """``synaprune -m hydra/launcher=batch ...``: every job of the sweep in one process, one ``sweep.nc``."""
 
     _target_: str = f"{_PACKAGE}.BatchLauncher"
-    # Hook for sim.distributed (not wired yet; anything but the defaults is refused with a clear message):
-    store: str = "nc"  # nc: one sweep.nc written at the end; zarr: a chunked store that resumes
-    scheduler: str | None = None  # address of a Dask scheduler (tcp://host:8786) that runs the chunks
-    chunk_sets: int | None = None  # parameter sets per chunk of the zarr store
+    store: str = "nc"  # nc: one sweep.nc written at the end; zarr: sweep.zarr chunk by chunk, resumed by a re-run
+    scheduler: str | None = None  # zarr only: "local" (a LocalCluster) or a Dask scheduler address (tcp://host:8786)
+    chunk_sets: int | None = None  # zarr only: parameter sets per chunk (None: sim.distributed's "auto")
 
 
 @dataclass

@@ -208,7 +208,7 @@ def _killing(chunk, marker: str, original):
 
 def test_a_worker_killed_mid_run_has_its_chunk_retried_and_the_store_equals_the_serial_run(tmp_path, monkeypatch):
     import cloudpickle
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
     values = {RATE: [0.1, 0.2, 0.4, 0.8, 1.6, 3.2], GAIN: [6.0, 5.0, 4.0, 3.0, 2.0, 1.0]}
@@ -219,8 +219,8 @@ def test_a_worker_killed_mid_run_has_its_chunk_retried_and_the_store_equals_the_
     monkeypatch.setattr(distributed, "_simulate_chunk", killing)
     try:
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
-            with Client(cluster) as client:
-                store = run_sweep(sim.PruningModel(), values, store=tmp_path / "cluster.zarr", client=client, **kwargs)
+            address = cluster.scheduler_address  # "tcp://127.0.0.1:port": a cluster given by its address
+            store = run_sweep(sim.PruningModel(), values, store=tmp_path / "cluster.zarr", client=address, **kwargs)
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert marker.exists()  # a worker was killed with chunk 1 in flight

@@ -146,8 +146,9 @@ def bench_batch_launcher(arm: str, n_rates: int, n_doses: int) -> None:
                               capture_output=True, text=True, check=True)  # fmt: skip
         cold = json.loads(proc.stdout.strip().splitlines()[-1])
         common = ["-m", "hydra/launcher=batch", f"experiment={arm}", "figure=false", *grid]
-        t_start, proc = _command([*common, "hydra.launcher.store=zarr", f"hydra.sweep.dir={tmp}/refused"])
-        assert proc.returncode == 2 and "not available yet" in proc.stderr, proc.stderr
+        refused = ["hydra.launcher.store=zarr", "hydra.launcher.chunk_sets=0", f"hydra.sweep.dir={tmp}/refused"]
+        t_start, proc = _command([*common, *refused])  # refused by the launcher before any simulation
+        assert proc.returncode == 2 and "chunk_sets = 0 is not allowed" in proc.stderr, proc.stderr
         t_cli, proc = _command([*common, f"hydra.sweep.dir={tmp}/batch"])
         assert proc.returncode == 0, proc.stderr
         check = sim.collect(f"{tmp}/batch")
@@ -156,7 +157,7 @@ def bench_batch_launcher(arm: str, n_rates: int, n_doses: int) -> None:
     fresh = cold["sweep"] + cold["save"]
     print(f"synaprune -m hydra/launcher=batch, {n} sets ({n_rates} rates x {n_doses} doses, {arm}, 70 d hourly):")
     print(f"  command end to end:                    {t_cli:7.2f} s ({1e3 * t_cli / n:6.2f} ms per set)")
-    print(f"  its fixed start-up (store=zarr, refused): {t_start:4.2f} s")
+    print(f"  its fixed start-up (chunk_sets=0, refused): {t_start:4.2f} s")
     print(f"  command without start-up:              {net:7.2f} s ({1e3 * net / n:6.2f} ms per set; writes sweep.nc)")
     print(f"  fresh process: sim.sweep {cold['sweep']:.2f} s + save_dataset {cold['save']:.2f} s "
           f"(imports and config {cold['start']:.2f} s)")  # fmt: skip

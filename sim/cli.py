@@ -192,8 +192,11 @@ def _simulate(run):
     """:func:`sim.run.simulate` of ``run``; ``scheduler=`` (agent engine) runs its chunks on a Dask client."""
     if run.scheduler is None:
         return simulate(run, sweep=True)
+    import distributed  # noqa: F401 (sets its loggers to INFO on import: quieted after it)
+
     from sim.distributed import get_client
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # Hydra's INFO root would print the cluster's chatter
     client = get_client(run.scheduler)
     try:
         return simulate(run, sweep=True, client=client)

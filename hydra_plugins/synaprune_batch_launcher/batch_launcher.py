@@ -274,6 +274,9 @@ def _write_store(
         else len(next(iter(plan.values.values())))
     )
     where = f"on {scheduler}" if scheduler else "in this process"
+    import distributed  # noqa: F401 (sets its loggers to INFO on import: quieted after it)
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # Hydra's INFO root would print the cluster's chatter
     log.info(f"Batch launcher: {total} sets of {', '.join(plan.values)} ({plan.mode}) into {BATCH_STORE} {where}")
     path = run_sweep(run, plan.values, mode=plan.mode, store=out_dir / BATCH_STORE,
                      chunk_sets="auto" if chunk_sets is None else chunk_sets, client=scheduler)  # fmt: skip

@@ -67,9 +67,13 @@ def weighted_occupancy(affinity, weight, free):
 
 @stage_function
 def equilibrium_binding_rhs(p: EquilibriumBindingRecord, state, free, out):
-    """Stage function (no state): signal = efficacy-weighted TSPO occupancy :math:`a^{TSPO}` [1] from ``free`` [µM]."""
-    signal = zeros(1, free[0])
+    """Stage function (no state): signal = efficacy-weighted TSPO and GABA-A agonism :math:`a^{TSPO}, a^{GABA}` [1].
+
+    From the unbound concentrations ``free`` [µM]; the GABA-A agonism is read by the stress stage (:mod:`sim.stress`).
+    """
+    signal = zeros(2, free[0])
     signal[0] = p.tspo_present * weighted_occupancy(p.tspo_affinity, p.tspo_efficacy, free)
+    signal[1] = p.gabaa_sensitivity * weighted_occupancy(p.gabaa_affinity, p.gabaa_efficacy, free)
     return signal
 
 

@@ -106,9 +106,10 @@ def microglia_dynamics(p: MicrogliaRecord, s, state, out):
 def microglia_rhs(p: MicrogliaRecord, state, upstream, out):
     """Stage function: derivatives of (activation, TSPO, C1q) [1/h] from the TSPO agonism ``upstream[0]`` [1].
 
-    Signal passed to the spines: see :func:`microglia_dynamics`.
+    The CSF1 drive ``upstream[1]`` [1] of the stress stage (:mod:`sim.stress`; exactly 0 without stress) adds to the
+    transduced stimulus. Signal passed to the spines: see :func:`microglia_dynamics`.
     """
-    return microglia_dynamics(p, stimulus(p, upstream[0], state[1]), state, out)
+    return microglia_dynamics(p, stimulus(p, upstream[0], state[1]) + upstream[1], state, out)
 
 
 class AdaptiveMicrogliaRecord(NamedTuple):
@@ -145,7 +146,7 @@ def adaptive_microglia_rhs(p: AdaptiveMicrogliaRecord, state, upstream, out):
     activation sees :math:`s_{\rm eff} = \max(0, s - (1 - \rho) R)` (:func:`adapted_stimulus`). Signal: see
     :func:`microglia_dynamics`.
     """
-    s = stimulus(p, upstream[0], state[1])
+    s = stimulus(p, upstream[0], state[1]) + upstream[1]  # TSPO stimulus plus the CSF1 drive (sim.stress)
     out[3] = p.adaptation_rate * (s - state[3])
     return microglia_dynamics(p, adapted_stimulus(p, s, state[3]), state, out)
 

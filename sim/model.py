@@ -1,4 +1,4 @@
-"""The coupled model: dosing -> PK -> binding -> microglia -> spines -> cognition.
+"""The coupled model: dosing -> PK -> binding -> stress -> microglia -> spines -> cognition.
 
 :class:`PruningModel` holds the stages and the regimen and has no parameters of its own. It lays out the state
 vector from the stages' ``state_names`` in the order of :data:`sim.core.stage.CHAIN`, evaluates the chain of stage
@@ -31,6 +31,7 @@ from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.pk import LinearChainPK, free_brain_concentration
 from sim.species import Species
 from sim.spines import SpineTurnover, relative_density
+from sim.stress import NoStress
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class PruningModel:
     regimen: DosingRegimen = field(default_factory=calibrated("regimen"))
     pk: LinearChainPK = field(default_factory=calibrated("pk"))
     binding: EquilibriumBinding = field(default_factory=calibrated("binding"))
+    stress: NoStress = field(default_factory=calibrated("stress"))
     microglia: MicrogliaActivation = field(default_factory=calibrated("microglia"))
     depletion: MicrogliaDepletion = field(default_factory=calibrated("depletion"))
     spines: SpineTurnover = field(default_factory=calibrated("spines"))
@@ -157,6 +159,7 @@ class PruningModel:
         times, amounts = reg.bolus_events(weight, end_day)
         segments = reg.infusion_segments(weight, end_day)
         points = {0.0, float(end_h)} | {float(t) for t in times} | {s[0] for s in segments} | {s[1] for s in segments}
+        points |= {float(t) for t in self.stress.breakpoints_h(end_h)}  # where the stress input switches
         points = np.array(sorted(p for p in points if 0.0 <= p <= end_h))
         bolus = np.zeros(points.size)
         rate = np.zeros(points.size)
@@ -208,7 +211,7 @@ class PruningModel:
         the invariant tests still see it.
         """
         out = self.upstream_readouts(times_h, states)
-        out.update(self.downstream_readouts(states[self.slice("microglia").start :]))
+        out.update(self.downstream_readouts(states[self.slice("stress").start :]))
         return out
 
     def upstream_readouts(self, times_h: np.ndarray, states: np.ndarray) -> dict[str, np.ndarray]:
@@ -226,11 +229,12 @@ class PruningModel:
     def downstream_readouts(self, states: np.ndarray, microglia=None, spines=None) -> dict[str, np.ndarray]:
         """Microglia, spine and behaviour outputs from the states of the stages after binding.
 
-        ``states``: microglia then spine states on axis -2, time on axis -1; leading axes (e.g. parameter sets)
+        ``states``: stress, microglia then spine states on axis -2, time on axis -1; leading axes (e.g. parameter sets)
         broadcast. ``microglia``, ``spines``: the stages' records (default: this model's); a batch passes records
         whose varying fields are arrays of shape (set, 1), so that each set is read with its own constants.
         """
         pm = self.microglia.record(self) if microglia is None else microglia
+        states = states[..., len(self.stress.state_names) :, :]  # skip the stress states (not an output yet)
         n_glia = len(self.microglia.state_names)
         activation = _snap(states[..., 0, :], 0.0, 1.0)
         tspo, c1q = (_snap(states[..., i, :], 0.0) for i in (1, 2))

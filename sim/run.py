@@ -90,6 +90,7 @@ class RunConfig:
     regimen: Any = field(default_factory=calibrated("regimen"))
     pk: Any = field(default_factory=calibrated("pk"))
     binding: Any = field(default_factory=calibrated("binding"))
+    stress: Any = field(default_factory=calibrated("stress"))
     microglia: Any = field(default_factory=calibrated("microglia"))
     depletion: Any = field(default_factory=calibrated("depletion"))
     spines: Any = field(default_factory=calibrated("spines"))
@@ -145,6 +146,7 @@ class RunConfig:
         check_positive(self, "memory_limit_gib")
         check_animation_settings(self.animate, self.animation_fps, self.animation_frames)
         check_scheduler(self.scheduler, self.engine)
+        check_stress(self.stress, self.duration_days, self.engine)
 
     def model(self) -> PruningModel:
         """The coupled model built from this configuration's stages."""
@@ -192,6 +194,16 @@ def check_run_settings(duration_days: float, output_step_h: float, seed: int) ->
         )
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed = {seed!r} is not allowed: it must be a non-negative integer")
+
+
+def check_stress(stress: Any, duration_days: float, engine: Any) -> None:
+    """Raise :class:`ConfigError` if the stress course ends after the run, or the engine cannot simulate stress."""
+    stress.check_window(duration_days)
+    if stress.state_names and not isinstance(engine, OdeEngine):
+        raise ConfigError(
+            f"stress = {stress.name!r} is not allowed with engine = {engine.name!r}: the stress stage runs with "
+            "engine=ode only"
+        )
 
 
 def check_scheduler(scheduler: Any, engine: Any) -> None:

@@ -1,5 +1,6 @@
-r"""Stress stage: chronic stress raises neuronal activity, GABA-A agonism lowers it, and the activity excess drives
-a CSF1 signal that activates microglia — a second pruning arm beside the TSPO arm of :mod:`sim.microglia`.
+r"""Stress stage: stress raises neuronal activity, GABA-A agonism damps it, the excess drives a CSF1 signal.
+
+The CSF1 signal activates microglia — a second pruning arm beside the TSPO arm of :mod:`sim.microglia`.
 
 Chronic unpredictable stress (CUS) makes mice lose dendritic spines in medial prefrontal cortex through microglia:
 neuronal activity raises neuronal CSF1, microglia raise CSF1R and CD11b and engulf more neuronal elements, and

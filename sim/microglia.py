@@ -10,7 +10,8 @@ expression :math:`T` (1 = resting wild type) and C1q level :math:`Q` (1 = restin
     \dot T &= k_T\,\big(T_{\rm rest}\,[1 + (\phi_T - 1) A] - T\big), \\
     \dot Q &= k_Q\,\big(1 + g_Q A - Q\big),
 
-where :math:`a^{\rm TSPO}` is the efficacy-weighted TSPO occupancy, :math:`\kappa` says how much the response
+where :math:`a^{\rm TSPO}` is the efficacy-weighted TSPO occupancy (the CSF1 drive of the stress stage,
+:mod:`sim.stress`, adds to :math:`s`; it is exactly 0 with ``stress=none``), :math:`\kappa` says how much the response
 grows with the number of receptors per cell (0: only the occupied fraction matters; 1: response proportional to
 the number of occupied receptors, i.e. full receptor reserve), :math:`r` the responsiveness of the microglia
 (0 for residual microglia after PLX5622), :math:`\phi_T` the per-cell TSPO induction at full activation (a

@@ -226,12 +226,15 @@ class PruningModel:
         out["cumulative_dose"] = self.cumulative_dose(times_h)
         return out
 
-    def downstream_readouts(self, states: np.ndarray, microglia=None, spines=None) -> dict[str, np.ndarray]:
+    def downstream_readouts(
+        self, states: np.ndarray, microglia=None, spines=None, stress=None
+    ) -> dict[str, np.ndarray]:
         """Microglia, spine and behaviour outputs from the states of the stages after binding.
 
         ``states``: stress, microglia then spine states on axis -2, time on axis -1; leading axes (e.g. parameter sets)
         broadcast. ``microglia``, ``spines``: the stages' records (default: this model's); a batch passes records
         whose varying fields are arrays of shape (set, 1), so that each set is read with its own constants.
+        ``stress``: the stress stage's record (accepted from a batch; no stress output is read yet).
         """
         pm = self.microglia.record(self) if microglia is None else microglia
         states = states[..., len(self.stress.state_names) :, :]  # skip the stress states (not an output yet)

@@ -65,7 +65,7 @@ def test_kernel_wires_the_stage_functions_of_the_model():
     source = kernel_source(model)
     for stage in model.chain:
         assert f"import {type(stage).rhs.__name__} as" in source
-    assert downstream_groups(model) == ("microglia", "spines")
+    assert downstream_groups(model) == ("stress", "microglia", "spines")
     n_down = sum(len(getattr(model, g).state_names) for g in downstream_groups(model))
     assert f"y[{n_down - len(model.spines.state_names)}:{n_down}]" in source
 

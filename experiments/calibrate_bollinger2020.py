@@ -7,8 +7,10 @@ Shi et al. 2022 parameters and GABA-A affinities stay fixed (package calibration
 2. ``stress.gabaa_ec50`` so that CUS + diazepam 1 mg/kg loses ``PROTECTED_FRACTION`` of that (the finding: at most
    a third; a quarter is aimed at to keep a margin).
 
-Run: ``.venv/bin/python experiments/calibrate_bollinger2020.py`` (about a minute); it prints the values to put in
-``sim/configs/stress/cus.yaml``.
+Run: ``.venv/bin/python experiments/calibrate_bollinger2020.py`` (about ten seconds); it prints the values to put in
+``sim/configs/stress/cus.yaml``. With ``--predict`` it prints the predictions instead (no fitting): every arm for
+wild-type, GABA-A-insensitive and TSPO-KO mice, and the daily dose above which diazepam's net effect on the stressed
+PFC turns from protective to harmful (CUS + diazepam loses more than CUS + vehicle).
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ def final_density(arm: str, overrides=()) -> float:
 
 
 def deficits(overrides=(), arms=ARMS) -> dict[str, float]:
-    """Spine deficit of each arm against control + vehicle at the end of CUS [percent]."""
-    base = final_density("control_vehicle", overrides)
+    """Spine deficit of each arm against control + vehicle at the end of CUS [percent].
+
+    Overrides apply to every arm, except ``stress.*`` (CUS arms only) and ``regimen.*`` (not to control + vehicle).
+    """
+    base = final_density("control_vehicle", [o for o in overrides if not o.startswith("regimen.")])  # no drug
     return {arm: 100.0 * (1.0 - final_density(arm, overrides) / base) for arm in arms}
 
 
@@ -59,5 +64,23 @@ def main(extra=()) -> None:
     print(deficits([f"stress.csf1_gain={gain:.4g}", f"stress.gabaa_ec50={ec50:.4g}", *extra]))
 
 
+def predict(extra=()) -> None:
+    extra = list(extra)
+    for genotype in ("wt", "gabaa_bz_insensitive", "tspo_ko"):
+        d = deficits([f"genotype={genotype}", *extra])
+        print(genotype, {arm: round(v, 2) for arm, v in d.items()})
+    vehicle = deficits(extra, ("cus_vehicle",))["cus_vehicle"]
+
+    def net(dose):
+        d = deficits([f"regimen.dose_mg_per_kg={dose}", *extra], ("cus_diazepam",))["cus_diazepam"]
+        return d - vehicle
+
+    crossing = brentq(net, 1.0, 20.0, xtol=1e-3)
+    print(f"net effect turns harmful above {crossing:.2f} mg/kg/day (14 d, CUS + diazepam vs CUS + vehicle)")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if "--predict" in sys.argv:
+        predict([a for a in sys.argv[1:] if a != "--predict"])
+    else:
+        main(sys.argv[1:])

@@ -47,6 +47,33 @@ def deficits(overrides=(), arms=ARMS) -> dict[str, float]:
     return {arm: 100.0 * (1.0 - final_density(arm, overrides) / base) for arm in arms}
 
 
+def fit(extra=(), target=TARGET_LOSS_PERCENT) -> tuple[float, float]:
+    """(csf1_gain, gabaa_ec50) meeting ``target`` [%] for CUS + vehicle and PROTECTED_FRACTION of it with diazepam."""
+    extra = list(extra)
+
+    def vehicle_gap(gain):
+        return deficits([f"stress.csf1_gain={gain}", *extra], ("cus_vehicle",))["cus_vehicle"] - target
+
+    gain = brentq(vehicle_gap, 1e-4, 10.0, xtol=1e-7)
+
+    def diazepam_gap(log_ec50):
+        d = deficits([f"stress.csf1_gain={gain}", f"stress.gabaa_ec50={10**log_ec50}", *extra], ("cus_diazepam",))
+        return d["cus_diazepam"] - PROTECTED_FRACTION * target
+
+    return gain, 10 ** brentq(diazepam_gap, -6.0, 1.0, xtol=1e-5)
+
+
+def intervals() -> None:
+    """Refit under the stated assumptions' ranges (CUS loss 10-15 %, activity gain 0.5-2) and print the predictions."""
+    for target in (10.0, 12.0, 15.0):
+        for activity_gain in (0.5, 1.0, 2.0):
+            extra = [f"stress.activity_gain={activity_gain}"]
+            gain, ec50 = fit(extra, target)
+            extra += [f"stress.csf1_gain={gain:.6g}", f"stress.gabaa_ec50={ec50:.6g}"]
+            print(f"target {target} activity_gain {activity_gain}: csf1_gain {gain:.4g} gabaa_ec50 {ec50:.4g}")
+            predict(extra)
+
+
 def main(extra=()) -> None:
     extra = list(extra)
 
@@ -80,7 +107,9 @@ def predict(extra=()) -> None:
 
 
 if __name__ == "__main__":
-    if "--predict" in sys.argv:
+    if "--intervals" in sys.argv:
+        intervals()
+    elif "--predict" in sys.argv:
         predict([a for a in sys.argv[1:] if a != "--predict"])
     else:
         main(sys.argv[1:])

@@ -83,6 +83,12 @@ def engulfment_capacity(p: MicrogliaRecord, activation):
 
 
 @stage_function
+def csf1_drive(upstream):
+    """CSF1 drive of the stress stage, ``upstream[1]`` [1]; 0 for a signal of TSPO agonism alone (one entry)."""
+    return upstream[1] if upstream.shape[0] > 1 else 0.0 * upstream[0]
+
+
+@stage_function
 def microglia_dynamics(p: MicrogliaRecord, s, state, out):
     """Derivatives of (activation, TSPO, C1q) [1/h] at transduced stimulus ``s`` [1] (written into ``out[0:3]``).
 
@@ -110,7 +116,7 @@ def microglia_rhs(p: MicrogliaRecord, state, upstream, out):
     The CSF1 drive ``upstream[1]`` [1] of the stress stage (:mod:`sim.stress`; exactly 0 without stress) adds to the
     transduced stimulus. Signal passed to the spines: see :func:`microglia_dynamics`.
     """
-    return microglia_dynamics(p, stimulus(p, upstream[0], state[1]) + upstream[1], state, out)
+    return microglia_dynamics(p, stimulus(p, upstream[0], state[1]) + csf1_drive(upstream), state, out)
 
 
 class AdaptiveMicrogliaRecord(NamedTuple):
@@ -147,7 +153,7 @@ def adaptive_microglia_rhs(p: AdaptiveMicrogliaRecord, state, upstream, out):
     activation sees :math:`s_{\rm eff} = \max(0, s - (1 - \rho) R)` (:func:`adapted_stimulus`). Signal: see
     :func:`microglia_dynamics`.
     """
-    s = stimulus(p, upstream[0], state[1]) + upstream[1]  # TSPO stimulus plus the CSF1 drive (sim.stress)
+    s = stimulus(p, upstream[0], state[1]) + csf1_drive(upstream)  # TSPO stimulus plus the CSF1 drive (sim.stress)
     out[3] = p.adaptation_rate * (s - state[3])
     return microglia_dynamics(p, adapted_stimulus(p, s, state[3]), state, out)
 

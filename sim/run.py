@@ -197,7 +197,7 @@ def check_run_settings(duration_days: float, output_step_h: float, seed: int) ->
 
 
 def check_stress(stress: Any, duration_days: float, engine: Any) -> None:
-    """Raise :class:`ConfigError` if the stress course ends after the run, or the engine cannot simulate stress."""
+    """Raise :class:`ConfigError` if the stress course starts after the run ends, or the engine cannot simulate it."""
     stress.check_window(duration_days)
     if stress.state_names and not isinstance(engine, OdeEngine):
         raise ConfigError(

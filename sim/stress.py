@@ -263,12 +263,14 @@ class ChronicStress:
         return self.start_day + self.duration_days
 
     def check_window(self, duration_days: float) -> None:
-        """Raise :class:`ConfigError` if the stress course does not end within the simulated ``duration_days``."""
-        if self.end_day > duration_days:
+        """Raise :class:`ConfigError` if the stress course starts at or after the end of the run ``duration_days``.
+
+        A course that the end of the run cuts short is allowed (e.g. ``debug=smoke``, or day 7 of a 14-day course).
+        """
+        if self.start_day >= duration_days:
             raise ConfigError(
-                f"stress.start_day + stress.duration_days = {self.start_day!r} + {self.duration_days!r} = "
-                f"{self.end_day!r} days is not allowed: the stress course must end within duration_days = "
-                f"{duration_days!r}"
+                f"stress.start_day = {self.start_day!r} is not allowed: the stress course must start before the end "
+                f"of the run (duration_days = {duration_days!r})"
             )
 
     def record(self, model: Any = None) -> StressRecord:

@@ -129,7 +129,10 @@ def test_two_pool_derived_rates_by_hand():
     ("overrides", "message"),
     [
         (["microglia=nonsense"], "microglia = 'nonsense' is not allowed: choose one of adaptive, default"),
-        (["spines=nonsense"], "spines = 'nonsense' is not allowed: choose one of hippocampus, somatosensory_cortex"),
+        (
+            ["spines=nonsense"],
+            "spines = 'nonsense' is not allowed: choose one of hippocampus, prefrontal_cortex, somatosensory_cortex",
+        ),
         (["spines=two_pool", "spines.persistent_fraction=1.0"], "spines.persistent_fraction = 1.0 is not allowed"),
         (["microglia.tspo_induction_fold=0.5"], "microglia.tspo_induction_fold = 0.5 is not allowed"),
     ],

@@ -196,7 +196,10 @@ def test_tspo_ko_under_cus(deficits):
     [
         (["stress=chronic"], ["stress", "chronic"]),
         (["spines=amygdala"], ["spines", "amygdala"]),
-        (["experiment=bollinger2020_cus_vehicle", "duration_days=10"], ["stress.duration_days", "duration_days = 10"]),
+        (
+            ["experiment=bollinger2020_cus_vehicle", "stress.start_day=20"],
+            ["stress.start_day = 20", "duration_days = 14"],
+        ),
         (["stress=cus", "stress.start_day=-1"], ["stress.start_day", "-1"]),
         (["stress=cus", "stress.duration_days=0"], ["stress.duration_days", "0"]),
         (["stress=cus", "stress.gabaa_suppression=1.5"], ["stress.gabaa_suppression", "1.5"]),

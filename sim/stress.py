@@ -170,6 +170,7 @@ class ChronicStress:
     """Chronic unpredictable stress (``stress=cus``): a clock, the CUS window and a CSF1 state (see the module)."""
 
     state_names = ("stress_clock", "csf1_excess")
+    state_units = ("d", "1")  # the clock reads days; the CSF1 excess is relative to rest (SBML export)
     rhs = staticmethod(stress_rhs)
 
     name: str = param("cus", units="", long_name="stress model", source="user choice")

@@ -211,7 +211,8 @@ class PruningModel:
         the invariant tests still see it.
         """
         out = self.upstream_readouts(times_h, states)
-        out.update(self.downstream_readouts(states[self.slice("stress").start :]))
+        agonism = out.pop("gabaa_agonism", None)
+        out.update(self.downstream_readouts(states[self.slice("stress").start :], gabaa_agonism=agonism))
         return out
 
     def upstream_readouts(self, times_h: np.ndarray, states: np.ndarray) -> dict[str, np.ndarray]:
@@ -222,22 +223,35 @@ class PruningModel:
         ``states`` holds at least the PK states, in state-vector order (state × time).
         """
         out = self.upstream(_snap(states[self.slice("pk")][1:], 0.0))
-        out["sedation"] = self.cognition.sedation(out.pop("gabaa_agonism"))
+        agonism = out.pop("gabaa_agonism")
+        out["sedation"] = self.cognition.sedation(agonism)
         out["cumulative_dose"] = self.cumulative_dose(times_h)
+        if self.stress.state_names:  # the stress stage reads it (downstream_readouts); not an output itself
+            out["gabaa_agonism"] = agonism
         return out
 
     def downstream_readouts(
-        self, states: np.ndarray, microglia=None, spines=None, stress=None
+        self, states: np.ndarray, microglia=None, spines=None, stress=None, gabaa_agonism=None
     ) -> dict[str, np.ndarray]:
-        """Microglia, spine and behaviour outputs from the states of the stages after binding.
+        """Stress, microglia, spine and behaviour outputs from the states of the stages after binding.
 
         ``states``: stress, microglia then spine states on axis -2, time on axis -1; leading axes (e.g. parameter sets)
-        broadcast. ``microglia``, ``spines``: the stages' records (default: this model's); a batch passes records
-        whose varying fields are arrays of shape (set, 1), so that each set is read with its own constants.
-        ``stress``: the stress stage's record (accepted from a batch; no stress output is read yet).
+        broadcast. ``microglia``, ``spines``, ``stress``: the stages' records (default: this model's); a batch passes
+        records whose varying fields are arrays of shape (set, 1), so that each set is read with its own constants.
+        ``gabaa_agonism``: the GABA-A agonism over time [1] (:meth:`upstream_readouts` keeps it when the stress stage
+        has states); with it and a stress stage, ``neuronal_activity`` is an output too. Without a stress stage
+        (``stress=none``) there are no stress outputs: that stage has no state and no activity of its own.
         """
         pm = self.microglia.record(self) if microglia is None else microglia
-        states = states[..., len(self.stress.state_names) :, :]  # skip the stress states (not an output yet)
+        n_stress = len(self.stress.state_names)
+        stress_out = {}
+        if n_stress:
+            ps = self.stress.record(self) if stress is None else stress
+            clock, csf1 = states[..., 0, :], states[..., 1, :]
+            stress_out["csf1_excess"] = csf1
+            if gabaa_agonism is not None:
+                stress_out["neuronal_activity"] = self.stress.activity_of(ps, gabaa_agonism, clock)
+        states = states[..., n_stress:, :]
         n_glia = len(self.microglia.state_names)
         activation = _snap(states[..., 0, :], 0.0, 1.0)
         tspo, c1q = (_snap(states[..., i, :], 0.0) for i in (1, 2))
@@ -255,6 +269,7 @@ class PruningModel:
                 out["tspo_pet_proxy"] = np.where(np.greater(resting, 0.0), tspo / resting, 0.0)
         out["c1q_level"] = c1q
         out["microglia_density"] = pm.microglia_density + np.zeros_like(activation)
+        out.update(stress_out)
         return out
 
     def spine_readouts(self, untagged, tagged, activation, c1q, gabaa_agonism, persistent=0.0) -> dict[str, np.ndarray]:

@@ -301,7 +301,11 @@ class ChronicStress:
 
     def activity(self, gabaa_agonism, clock_days):
         """Neuronal activity relative to baseline [1] at GABA-A agonism and day ``clock_days`` (numpy)."""
-        p = self.record()
+        return self.activity_of(self.record(), gabaa_agonism, clock_days)
+
+    @staticmethod
+    def activity_of(p: StressRecord, gabaa_agonism, clock_days):
+        """Neuronal activity relative to baseline [1] with the constants ``p`` (fields may be arrays, a batch's)."""
         return neuronal_activity(p, stress_input(p, np.asarray(clock_days, dtype=float)), np.asarray(gabaa_agonism))
 
 

@@ -24,6 +24,7 @@ from test_equations import LN2, assert_symbolic_chain_equals_kernel, distinct_mo
 
 from sim import presets
 from sim.core.params import ConfigError
+from sim.engines.batch import BatchEngine
 from sim.engines.ode import OdeEngine
 from sim.run import simulate_model
 from sim.stress import ChronicStress
@@ -143,6 +144,58 @@ def test_csf1_excess_follows_its_analytic_solution_under_constant_stress():
     end = plateau * (1 - math.exp(-k * 144.0))
     expected = [0.0, on, end, end * math.exp(-k * 72.0)]
     np.testing.assert_allclose(x, expected, rtol=2e-4, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+STRESS_OUTPUTS = ("neuronal_activity", "csf1_excess")
+
+
+def test_stress_outputs_are_the_csf1_state_and_the_activity_of_the_stage():
+    """csf1_excess is the integrated state; vehicle activity is 1 + g_act I inside the CUS window and 1 outside;
+    diazepam's damping multiplies the stress rise (the product of a zero-intensity run and the vehicle run)."""
+    over = ["stress.start_day=2", "stress.duration_days=6", "duration_days=10", "stress.activity_gain=1.7",
+            "stress.intensity=0.6"]  # fmt: skip
+    vehicle = presets.experiment("bollinger2020_cus_vehicle", over)
+    diazepam, quiet = (presets.experiment("bollinger2020_cus_diazepam", over + extra)
+                       for extra in ([], ["stress.intensity=0"]))  # fmt: skip
+    model = diazepam.model()
+    ds = simulate_model(model, diazepam.times_h())
+    for name in STRESS_OUTPUTS:
+        assert ds[name].attrs["units"] == "1" and ds[name].attrs["long_name"]
+    state = OdeEngine().integrate(model, diazepam.times_h())[model.slice("stress")][1]
+    np.testing.assert_allclose(ds.csf1_excess.values, state, rtol=1e-12, atol=1e-15)
+    assert ds.csf1_excess.values.max() > 0.01
+
+    a_vehicle = simulate_model(vehicle.model(), vehicle.times_h()).neuronal_activity.values
+    day = ds.time.values
+    inside = (day > 2 + 1.5 / 24) & (day < 8)
+    outside = (day < 2) | (day > 8 + 1.5 / 24)
+    np.testing.assert_allclose(a_vehicle[inside], 1 + 1.7 * 0.6, rtol=1e-12)
+    np.testing.assert_allclose(a_vehicle[outside], 1.0, rtol=1e-12)
+    a_quiet = simulate_model(quiet.model(), quiet.times_h()).neuronal_activity.values
+    assert a_quiet.min() < 0.9 and a_quiet.max() <= 1.0  # diazepam damps the unstressed activity below baseline
+    # rtol: the two diazepam runs integrate the PK with the rest of the state, so their solver steps differ
+    np.testing.assert_allclose(ds.neuronal_activity.values, a_quiet * a_vehicle, rtol=1e-7)
+
+
+def test_batch_reads_the_stress_outputs_with_each_sets_constants():
+    run = presets.experiment("bollinger2020_cus_diazepam")
+    batch = BatchEngine().simulate(run.model(), run.times_h(), {"stress.gabaa_ec50": [0.0236, 0.05]})
+    one = simulate_model(run.model(), run.times_h())
+    for name in STRESS_OUTPUTS:  # the batch kernel's solver differs from odeint within its tolerance
+        np.testing.assert_allclose(batch[name].values[0], one[name].values, rtol=1e-4, atol=1e-6)
+    day = 7.0 + 12.0 / 24  # between two doses: a higher EC50 damps less
+    assert np.all(
+        batch.neuronal_activity.sel(time=day, method="nearest").values[1]
+        > one.neuronal_activity.sel(time=day, method="nearest").values
+    )
+
+
+def test_stress_none_has_no_stress_outputs():
+    """stress=none has no stress state and no activity of its own: the outputs are absent, not a constant 1."""
+    run = presets.experiment("bollinger2020_control_diazepam", ["duration_days=2"])
+    ds = simulate_model(run.model(), run.times_h())
+    assert not set(STRESS_OUTPUTS) & set(ds.data_vars)
 
 
 # ---------------------------------------------------------------------------------------------- Bollinger et al. 2020

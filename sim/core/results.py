@@ -60,6 +60,13 @@ OUTPUTS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "0 without TSPO)",
     ),
     "c1q_level": (("time",), "1", "microglial C1q relative to resting"),
+    # stress stage only (stress=cus; absent with stress=none, which has no state)
+    "neuronal_activity": (
+        ("time",),
+        "1",
+        "neuronal activity relative to the unstressed drug-free baseline (stress raises it, GABA-A agonism damps it)",
+    ),
+    "csf1_excess": (("time",), "1", "neuronal CSF1 signal above rest (driven by the activity excess)"),
     "microglia_density": (("time",), "1", "microglia density relative to intact brain"),
     "spine_density": (("time",), "1/um", "dendritic spine density"),
     "tagged_spine_density": (("time",), "1/um", "density of C1q-tagged spines"),

@@ -369,7 +369,9 @@ class BatchEngine:
         n = len(models)
         shared_outputs = model.upstream_readouts(up.times_h, up.states)  # one time course for all sets
         data = {k: np.broadcast_to(v, (n,) + v.shape) for k, v in shared_outputs.items() if k in wanted}
-        data.update((k, v) for k, v in model.downstream_readouts(states, **stacked).items() if k in wanted)
+        agonism = shared_outputs.pop("gabaa_agonism", None)  # kept for the stress stage's neuronal activity
+        down = model.downstream_readouts(states, **stacked, gabaa_agonism=agonism)
+        data.update((k, v) for k, v in down.items() if k in wanted)
         if variables is not None:  # in the order asked for
             data = {name: data[name] for name in dict.fromkeys(variables)}
         ds = to_dataset(up.times_h / 24.0, data, coords={"compound": list(model.pk.names)})

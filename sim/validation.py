@@ -23,7 +23,7 @@ from sim.analysis import formation_per_interval
 from sim.core.results import replicate_mean as _mean
 from sim.posterior import spans_no_to_large
 
-ARMS: dict[str, str] = {
+ARMS: dict[str, str | list[str]] = {
     # arm label: experiment config
     "vehicle": "vehicle",
     "high_dose": "shi2022_high_dose",
@@ -41,7 +41,30 @@ ARMS: dict[str, str] = {
     "plx5622_high_dose": "shi2022_plx5622_high_dose",
     "high_dose_hippocampus": "shi2022_high_dose_hippocampus",
     "low_dose_hippocampus": "shi2022_low_dose_hippocampus",
+    **{
+        f"bollinger_{arm}{suffix}": [f"experiment=bollinger2020_{arm}", *genotype]
+        for arm, suffix, genotype in (
+            ("control_vehicle", "", []),
+            ("control_diazepam", "", []),
+            ("cus_vehicle", "", []),
+            ("cus_diazepam", "", []),
+            ("cus_vehicle", "_gabaa_insensitive", ["genotype=gabaa_bz_insensitive"]),
+            ("cus_diazepam", "_gabaa_insensitive", ["genotype=gabaa_bz_insensitive"]),
+        )
+    },
 }
+"""Every arm: label -> experiment config name, or a list of overrides (experiment plus e.g. a genotype)."""
+
+#: Bollinger et al. 2020 arms (chronic unpredictable stress, medial prefrontal cortex, 14 days): all compared with
+#: wild-type control + vehicle at the end of CUS. The stress stage runs with the ODE engine only: with another
+#: engine these arms and their findings are left out (:func:`run_arms`, :func:`evaluate`).
+BOLLINGER_ARMS = tuple(label for label in ARMS if label.startswith("bollinger_"))
+BOLLINGER_CONTROL = "bollinger_control_vehicle"
+
+#: Spine loss of CUS + vehicle at the end of 14 days of CUS [percent of control + vehicle]: an assumption (the size
+#: is not taken from [bollinger2020]; sim/configs/stress/cus.yaml is calibrated to it), and its tolerance [percent].
+CUS_LOSS_PERCENT = 12.0
+CUS_LOSS_TOLERANCE_PERCENT = 1.0
 
 #: Day of the behavioural tests in the low-dose arm: the day after the last of 56 daily doses.
 BEHAVIOUR_TEST_DAY = 56.0
@@ -68,9 +91,15 @@ KNOWN_FAILURES: dict[str, str] = {
 #: Arms followed longer than their control (the 56-day low-dose arms: 84 d, the vehicle arm 70 d) are compared
 #: with the drug-free baseline instead (see :func:`control`); the vehicle run stays within 1e-13 % of it.
 CONTROLS: dict[str, str] = {
-    label: ("plx5622_vehicle" if label.startswith("plx5622_") else "vehicle")
+    label: (
+        "plx5622_vehicle"
+        if label.startswith("plx5622_")
+        else BOLLINGER_CONTROL
+        if label.startswith("bollinger_")
+        else "vehicle"
+    )
     for label in ARMS
-    if label not in ("vehicle", "plx5622_vehicle")
+    if label not in ("vehicle", "plx5622_vehicle", BOLLINGER_CONTROL)
 }
 
 
@@ -86,9 +115,22 @@ def run_arms(overrides: list[str] | None = None, arms: dict[str, str] | None = N
     import sim
 
     results = {}
-    for label, experiment in (arms or ARMS).items():
-        results[label] = sim.simulate(_experiment([f"experiment={experiment}", *(overrides or [])]))
+    for label, experiment in _runnable(arms or ARMS, overrides).items():
+        results[label] = sim.simulate(_experiment([*_arm_overrides(experiment), *(overrides or [])]))
     return results
+
+
+def _arm_overrides(experiment: str | list[str]) -> list[str]:
+    """The overrides of an :data:`ARMS` entry (an experiment name or a list of overrides)."""
+    return [f"experiment={experiment}"] if isinstance(experiment, str) else list(experiment)
+
+
+def _runnable(arms: dict, overrides: list[str] | None) -> dict:
+    """``arms`` without the stress arms if ``overrides`` choose an engine other than ODE (the stress stage's only)."""
+    engines = [o.split("=", 1)[1] for o in overrides or [] if o.startswith("engine=")]
+    if engines and engines[-1] != "ode":
+        return {label: value for label, value in arms.items() if label not in BOLLINGER_ARMS}
+    return arms
 
 
 def control(results: dict[str, xr.Dataset], arm: str) -> xr.Dataset | None:
@@ -319,7 +361,67 @@ def evaluate(results: dict[str, xr.Dataset]) -> list[Finding]:
         "%",
     )
     findings.extend(_behaviour(r))
+    if all(label in r for label in BOLLINGER_ARMS):
+        findings.extend(_bollinger(r))
     return findings
+
+
+def _bollinger(r: dict[str, xr.Dataset]) -> list[Finding]:
+    """Bollinger et al. 2020 findings and the GABA-A-insensitive prediction (deficits at the end of CUS).
+
+    CUS loses prefrontal spines, diazepam during CUS prevents it (GABA-A); benzodiazepine-insensitive GABA-A mice
+    should lose that protection. Every deficit is against wild-type control + vehicle.
+    """
+    end = float(r[BOLLINGER_CONTROL].time[-1])
+    veh, dzp = (deficit(r, f"bollinger_{arm}", end) for arm in ("cus_vehicle", "cus_diazepam"))
+    mut_veh, mut_dzp = (
+        deficit(r, f"bollinger_{arm}_gabaa_insensitive", end) for arm in ("cus_vehicle", "cus_diazepam")
+    )
+    source = "[bollinger2020] (abstract, doi:10.1038/s41386-020-0720-1)"
+    low, high = CUS_LOSS_PERCENT - CUS_LOSS_TOLERANCE_PERCENT, CUS_LOSS_PERCENT + CUS_LOSS_TOLERANCE_PERCENT
+    return [
+        Finding(
+            "cus_loss",
+            f"14 d of CUS lower spine density in medial prefrontal cortex (vehicle, day {end:g})",
+            f"loss (size assumed: {CUS_LOSS_PERCENT:g} %)",
+            "FOUND (size: ASSUMPTION)",
+            f"{source}; the size is an assumption, not from the paper",
+            "calibration target",
+            f"-{veh:.1f} %",
+            f"loss {low:g}-{high:g} % (assumption)",
+            low <= veh <= high,
+            value=veh,
+            units="%",
+        ),
+        Finding(
+            "cus_diazepam_protects",
+            "diazepam 1 mg/kg/day during CUS blocks the CUS spine loss",
+            "spine loss blocked",
+            "FOUND",
+            source,
+            "calibration target",
+            f"-{dzp:.2f} % vs -{veh:.1f} % (CUS + vehicle)",
+            "at most a third of the CUS + vehicle loss",
+            dzp <= veh / 3.0,
+            value=dzp / veh if veh else math.nan,
+            units="1",
+        ),
+        Finding(
+            "cus_gabaa_insensitive_unprotected",
+            "benzodiazepine-insensitive GABA-A mice under CUS: diazepam no longer protects",
+            "not tested in the study",
+            "INFERRED",
+            f"{source}: the protection acts through neuronal activity (GABA-A)",
+            "prediction",
+            f"CUS + diazepam -{mut_dzp:.1f} % vs CUS + vehicle -{mut_veh:.1f} % (mutant)",
+            "protection vanishes: diazepam loses at least as much as vehicle",
+            mut_dzp >= mut_veh,
+            required=False,
+            value=mut_dzp / mut_veh if mut_veh else math.nan,
+            units="1",
+            note="Not tuned: diazepam adds its TSPO loss to the undamped stress loss.",
+        ),
+    ]
 
 
 @functools.cache
@@ -443,8 +545,8 @@ def run_arms_posterior(
     values = posterior.draws(post, n_draws, seed)
     engine = BatchEngine()
     results = {}
-    for label, experiment in (arms or ARMS).items():
-        cfg = _experiment([f"experiment={experiment}", *spec.selections, *(overrides or [])])
+    for label, experiment in _runnable(arms or ARMS, overrides).items():
+        cfg = _experiment([*_arm_overrides(experiment), *spec.selections, *(overrides or [])])
         results[label] = engine.simulate(cfg.model(), cfg.times_h(), values)
     return results
 
@@ -556,6 +658,7 @@ def exit_status(findings: list[Finding]) -> int:
 
 __all__ = [
     "ARMS",
+    "BOLLINGER_ARMS",
     "CONTROLS",
     "Finding",
     "control",

@@ -41,7 +41,9 @@ def test_every_arm_has_an_experiment_config(arms):
 def test_each_arm_is_compared_with_its_matched_control(arms):
     assert control(arms, "high_dose") is arms["vehicle"]
     assert control(arms, "plx5622_high_dose") is arms["plx5622_vehicle"]
-    assert control(arms, "vehicle") is None and set(CONTROLS) == set(ARMS) - {"vehicle", "plx5622_vehicle"}
+    controls = {"vehicle", "plx5622_vehicle", "bollinger_control_vehicle"}
+    assert control(arms, "vehicle") is None and set(CONTROLS) == set(ARMS) - controls
+    assert control(arms, "bollinger_cus_diazepam_gabaa_insensitive") is arms["bollinger_control_vehicle"]
     # the low-dose arms run to day 84, the vehicle only to day 70: they fall back to the drug-free baseline
     assert control(arms, "low_dose") is None and float(arms["low_dose"].time[-1]) > float(arms["vehicle"].time[-1])
     # residual microglia ignore diazepam: no loss against the PLX5622 vehicle, although depletion alone puts the
@@ -120,7 +122,7 @@ def test_exactly_the_known_failures_fail(findings):
     failed = {f.key for f in findings.values() if f.required and not f.passed}
     assert failed == set(validation.KNOWN_FAILURES), [findings[k].model for k in failed]
     assert all(len(reason) > 40 for reason in validation.KNOWN_FAILURES.values())
-    assert sum(f.required for f in findings.values()) == 13
+    assert sum(f.required for f in findings.values()) == 15  # 13 of Shi et al., 2 of Bollinger et al.
 
 
 def test_low_dose_recovery_finding_agrees_with_the_acceptance_criterion(arms, findings):
@@ -205,3 +207,24 @@ def test_a_spine_loss_interval_from_no_effect_to_large_effect_says_so():
     assert "uninformative" in validation.describe_interval((0.5, 6.0, 14.0), "%")
     assert "uninformative" not in validation.describe_interval((3.0, 6.0, 14.0), "%")
     assert validation.describe_interval((38.0, 50.0, 61.5), "d") == "38-61.5 d"
+
+
+def test_bollinger_findings_are_the_stress_deficits_at_the_end_of_cus(arms, findings):
+    """The Bollinger rows read the deficits against control + vehicle on day 14, as tests/test_stress.py does."""
+    base = float(arms["bollinger_control_vehicle"].spine_density[-1])
+    loss = {
+        k: 100 * (1 - float(arms[f"bollinger_{k}"].spine_density[-1]) / base) for k in ("cus_vehicle", "cus_diazepam")
+    }
+    assert findings["cus_loss"].value == pytest.approx(loss["cus_vehicle"], rel=1e-9)
+    assert findings["cus_loss"].passed and findings["cus_diazepam_protects"].passed
+    assert findings["cus_diazepam_protects"].value == pytest.approx(
+        loss["cus_diazepam"] / loss["cus_vehicle"], rel=1e-9
+    )
+    prediction = findings["cus_gabaa_insensitive_unprotected"]
+    assert not prediction.required and prediction.role == "prediction" and prediction.value > 1.0
+
+
+def test_other_engines_leave_the_stress_arms_out():
+    kept = validation._runnable(ARMS, ["engine=agents"])
+    assert set(ARMS) - set(kept) == set(validation.BOLLINGER_ARMS) and len(validation.BOLLINGER_ARMS) == 6
+    assert validation._runnable(ARMS, ["engine=agents", "engine=ode"]) == ARMS

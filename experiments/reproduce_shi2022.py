@@ -23,9 +23,17 @@ import matplotlib.pyplot as plt
 
 from sim import posterior, targets
 from sim.calibrate import COMPARISON_FILE, comparison_markdown
-from sim.plotting import plot_cognition, plot_genotypes, plot_interval_turnover, plot_main_figure, plot_relative_density
+from sim.plotting import (
+    plot_cognition,
+    plot_genotypes,
+    plot_interval_turnover,
+    plot_main_figure,
+    plot_relative_density,
+    plot_stress_groups,
+)
 from sim.validation import (
     BEHAVIOUR_TEST_DAY,
+    BOLLINGER_ARMS,
     INTERVAL_DRAWS,
     KNOWN_FAILURES,
     as_table,
@@ -35,10 +43,13 @@ from sim.validation import (
     extra_readouts,
     run_arms,
     run_arms_posterior,
+    stress_net_effect,
     with_intervals,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Daily diazepam doses of the net-effect curve of the stress figure [mg/kg/day] (about a second per dose).
+STRESS_DOSES = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0)
 
 
 def markdown(
@@ -205,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         "turnover_per_interval.png": lambda: plot_interval_turnover(results)[0].figure,
         "cognition.png": lambda: plot_cognition(results, test_day=BEHAVIOUR_TEST_DAY)[0].figure,
     }
+    if all(arm in results for arm in BOLLINGER_ARMS):  # the stress arms run with the ODE engine only
+        figures["stress_groups.png"] = lambda: plot_stress_groups(results, stress_net_effect(STRESS_DOSES))[0].figure
     for name, make in figures.items():
         fig = make()
         fig.savefig(args.out / name, dpi=120, bbox_inches="tight")  # nothing clipped at the edges

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from sim.analysis import dose_events, interval_turnover
+from sim.analysis import deficit_at, dose_events, interval_turnover
 from sim.core.files import atomic_path
 from sim.core.results import replicate_mean as _mean
 
@@ -360,6 +360,61 @@ def plot_genotypes(results: dict[str, xr.Dataset], axes=None):
         ax.set_xlabel("time since first dose [days]")
         ax.set_ylabel("spine density [% of baseline]")
         ax.legend(fontsize=7, loc="lower right")
+    return axes
+
+
+#: The Bollinger et al. 2020 groups (labels of :data:`sim.validation.ARMS`) and their bar labels.
+STRESS_GROUPS = {
+    "bollinger_control_vehicle": "control\nvehicle",
+    "bollinger_control_diazepam": "control\ndiazepam",
+    "bollinger_cus_vehicle": "CUS\nvehicle",
+    "bollinger_cus_diazepam": "CUS\ndiazepam",
+}
+
+
+def plot_stress_groups(results: dict[str, xr.Dataset], net_effect: xr.DataArray | None = None, axes=None):
+    """The four Bollinger et al. 2020 groups side by side, and diazepam's net effect on the stressed cortex by dose.
+
+    Left: spine density at the end of CUS [% of control + vehicle at the same day] for every group in
+    :data:`STRESS_GROUPS` that ``results`` holds; GABA-A-BZ-insensitive mice (label suffix ``_gabaa_insensitive``)
+    as hatched bars beside their wild type. Right (if ``net_effect`` is given, a DataArray over ``dose``
+    [mg/kg/day]): deficit of CUS + diazepam minus that of CUS + vehicle [percentage points]; below 0 diazepam
+    protects, above 0 its TSPO pruning outweighs the protection.
+    """
+    panels = 1 if net_effect is None else 2
+    if axes is None:
+        _, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 3.8), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    control = results["bollinger_control_vehicle"]
+    end = float(control.time[-1])
+    ax = axes[0]
+    ticks, labelled = [], set()
+    for i, (arm, label) in enumerate(a for a in STRESS_GROUPS.items() if a[0] in results):
+        ticks.append((i, label))
+        for offset, suffix, hatch, name in (
+            (-0.2, "", None, "wild type"),
+            (0.2, "_gabaa_insensitive", "//", "GABA-A BZ-insensitive"),
+        ):
+            if arm + suffix in results:
+                value = 100.0 - deficit_at(results[arm + suffix], end, control)
+                ax.bar(i + offset, value, width=0.38, color="C3" if "diazepam" in arm else "0.6", hatch=hatch,
+                       edgecolor="k", lw=0.5, label=None if name in labelled else name)  # fmt: skip
+                labelled.add(name)
+    ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks], fontsize=8)
+    _reference(ax.axhline(100.0, color="0.3", lw=0.5, ls=":"))
+    ax.set_ylim(80.0, 108.0)  # room for the legend above the bars
+    ax.set_xlabel("group (stress, daily treatment)")
+    ax.set_ylabel(f"spine density on day {end:g} [% of control + vehicle]")
+    ax.set_title("medial PFC at the end of 14 d CUS", fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
+    if net_effect is not None:
+        ax = axes[1]
+        ax.plot(net_effect["dose"], net_effect, color="C3", marker="o", ms=3, label="wild type, 14 d CUS")
+        ax.legend(fontsize=7, loc="lower right")
+        _reference(ax.axhline(0.0, color="0.3", lw=0.5, ls=":"))
+        ax.set_xlabel("diazepam dose [mg/kg/day i.p.]")
+        ax.set_ylabel("net effect on CUS spine loss [percentage points]")
+        ax.set_title("below 0: protects; above 0: prunes more", fontsize=9)
     return axes
 
 

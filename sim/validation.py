@@ -424,6 +424,31 @@ def _bollinger(r: dict[str, xr.Dataset]) -> list[Finding]:
     ]
 
 
+def stress_net_effect(doses, overrides: list[str] | None = None) -> xr.DataArray:
+    """Diazepam's net effect on the stressed PFC by daily dose [percentage points] (a prediction, not tuned).
+
+    Deficit of CUS + diazepam at each dose [mg/kg/day] minus that of CUS + vehicle, both at the end of CUS against
+    control + vehicle: below 0 the GABA-A protection wins, above 0 the TSPO pruning.
+    """
+    import sim
+
+    def run(arm, extra=()):
+        return sim.simulate(_experiment([f"experiment=bollinger2020_{arm}", *extra, *(overrides or [])]))
+
+    control, vehicle = run("control_vehicle"), run("cus_vehicle")
+    end = float(control.time[-1])
+    base = analysis.deficit_at(vehicle, end, control)
+    net = [
+        analysis.deficit_at(run("cus_diazepam", [f"regimen.dose_mg_per_kg={d}"]), end, control) - base for d in doses
+    ]
+    return xr.DataArray(
+        np.array(net, dtype=float),
+        coords={"dose": ("dose", np.asarray(doses, dtype=float), {"units": "mg/kg", "long_name": "daily dose"})},
+        dims="dose",
+        attrs={"units": "percentage points", "long_name": "CUS + diazepam minus CUS + vehicle spine loss, end of CUS"},
+    )
+
+
 @functools.cache
 def _low_dose_cognition():
     """The behavioural readout of the low-dose arm (composed once: :func:`evaluate` runs once per posterior draw)."""
@@ -670,6 +695,7 @@ __all__ = [
     "evaluate",
     "extra_readouts",
     "run_arms",
+    "stress_net_effect",
 ]
 
 

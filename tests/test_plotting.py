@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
 
 import sim  # noqa: E402
 
@@ -252,3 +253,12 @@ def test_core_does_not_import_matplotlib():
 
     code = "import sys, sim; sim.simulate_model; assert 'matplotlib' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_stress_groups_figure_has_the_four_groups_and_the_dose_curve(arms):
+    net = xr.DataArray([0.0, -9.0, 4.0], coords={"dose": [0.0, 1.0, 3.0]}, dims="dose")
+    axes = plotting.plot_stress_groups(arms, net)
+    assert len(axes[0].patches) == 6  # four wild-type groups and the two GABA-A-insensitive CUS groups
+    heights = [p.get_height() for p in axes[0].patches]
+    assert heights[0] == pytest.approx(100.0) and min(heights) < 90.0  # control + vehicle is the reference
+    assert_readable(axes[0].figure)

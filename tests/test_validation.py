@@ -228,3 +228,12 @@ def test_other_engines_leave_the_stress_arms_out():
     kept = validation._runnable(ARMS, ["engine=agents"])
     assert set(ARMS) - set(kept) == set(validation.BOLLINGER_ARMS) and len(validation.BOLLINGER_ARMS) == 6
     assert validation._runnable(ARMS, ["engine=agents", "engine=ode"]) == ARMS
+
+
+def test_stress_net_effect_is_the_diazepam_minus_vehicle_loss_under_cus(findings):
+    """0 at dose 0 (CUS + vehicle itself); at 1 mg/kg the loss of the protection row minus the CUS + vehicle loss."""
+    net = validation.stress_net_effect([0.0, 1.0])
+    assert net.attrs["units"] == "percentage points" and net["dose"].attrs["units"] == "mg/kg"
+    veh = findings["cus_loss"].value
+    assert net.values[0] == pytest.approx(0.0, abs=1e-9)
+    assert net.values[1] == pytest.approx(findings["cus_diazepam_protects"].value * veh - veh, rel=1e-9)

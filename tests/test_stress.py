@@ -266,3 +266,11 @@ def test_bad_stress_input_is_one_clear_line(overrides, words):
     assert "\n" not in message
     for word in words:
         assert word in message, message
+
+
+def test_batch_refuses_stress_outputs_without_a_stress_stage():
+    run = presets.experiment("bollinger2020_control_vehicle", ["duration_days=1"])
+    with pytest.raises(ConfigError, match="neuronal_activity.*stress = 'none'"):
+        BatchEngine().simulate(
+            run.model(), run.times_h(), {"microglia.c1q_gain": [1.0]}, variables=["neuronal_activity"]
+        )

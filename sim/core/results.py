@@ -97,6 +97,10 @@ OUTPUTS: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 
 
+#: Outputs of the stress stage: present only when it has a state (``stress=cus``), absent with ``stress=none``.
+STRESS_OUTPUTS = ("neuronal_activity", "csf1_excess")
+
+
 def to_dataset(
     time_days: np.ndarray,
     data: dict[str, np.ndarray],

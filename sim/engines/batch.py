@@ -373,6 +373,12 @@ class BatchEngine:
         down = model.downstream_readouts(states, **stacked, gabaa_agonism=agonism)
         data.update((k, v) for k, v in down.items() if k in wanted)
         if variables is not None:  # in the order asked for
+            missing = [name for name in variables if name not in data]
+            if missing:
+                raise ConfigError(
+                    f"variables = {missing!r} are not allowed with stress = {model.stress.name!r}: the stress outputs "
+                    "need a stress stage (e.g. stress=cus)"
+                )
             data = {name: data[name] for name in dict.fromkeys(variables)}
         ds = to_dataset(up.times_h / 24.0, data, coords={"compound": list(model.pk.names)})
         ds = ds.rename({"replicate": "draw"}) if "replicate" in ds.dims else ds

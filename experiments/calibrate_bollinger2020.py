@@ -75,18 +75,7 @@ def intervals() -> None:
 
 
 def main(extra=()) -> None:
-    extra = list(extra)
-
-    def vehicle_gap(gain):
-        return deficits([f"stress.csf1_gain={gain}", *extra], ("cus_vehicle",))["cus_vehicle"] - TARGET_LOSS_PERCENT
-
-    gain = brentq(vehicle_gap, 1e-3, 10.0, xtol=1e-6)
-
-    def diazepam_gap(log_ec50):
-        d = deficits([f"stress.csf1_gain={gain}", f"stress.gabaa_ec50={10**log_ec50}", *extra], ("cus_diazepam",))
-        return d["cus_diazepam"] - PROTECTED_FRACTION * TARGET_LOSS_PERCENT
-
-    ec50 = 10 ** brentq(diazepam_gap, -5.0, 0.0, xtol=1e-5)
+    gain, ec50 = fit(extra)
     print(f"stress.csf1_gain={gain:.4g} stress.gabaa_ec50={ec50:.4g}")
     print(deficits([f"stress.csf1_gain={gain:.4g}", f"stress.gabaa_ec50={ec50:.4g}", *extra]))
 

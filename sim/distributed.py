@@ -69,7 +69,7 @@ import numpy as np
 import xarray as xr
 
 from sim import library
-from sim.analysis.loss import RECOVERY_THRESHOLD_PERCENT
+from sim.analysis.loss import recovery_days
 from sim.analysis.registry import attrs as derived_attrs
 from sim.checks import check_run
 from sim.core import __version__
@@ -347,18 +347,9 @@ def summaries(
     failed = ~np.all(np.isfinite(loss), axis=1)
     peak = np.max(loss, axis=1)
     day = t[np.argmin(np.where(failed[:, None], 0.0, rel), axis=1)]
-    above = loss >= RECOVERY_THRESHOLD_PERCENT
     dosed = np.diff(np.asarray(cumulative_dose, dtype=float), axis=1, prepend=0.0) > 0
     last_dose = np.where(dosed.any(axis=1), t[last_col - np.argmax(dosed[:, ::-1], axis=1)], t[0])
-    after = t[None, :] >= last_dose[:, None]
-    still = after & above
-    last_still = last_col - np.argmax(still[:, ::-1], axis=1)
-    recovery = np.where(
-        ~still.any(axis=1),
-        t[np.argmax(after, axis=1)],
-        np.where(last_still == last_col, np.inf, t[np.minimum(last_still + 1, last_col)]),
-    )
-    recovery[~above.any(axis=1)] = np.nan
+    recovery = recovery_days(t, loss, last_dose)
     for values in (peak, day, recovery):
         values[failed] = np.nan
     return {"max_spine_loss": peak, "day_of_max_spine_loss": day, "recovery_day": recovery}

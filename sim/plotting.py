@@ -253,15 +253,18 @@ def plot_timecourse(ds: xr.Dataset, axes=None, label: str | None = None):
     return axes.ravel()
 
 
-def save_timecourse(ds: xr.Dataset, path) -> None:
-    """Write the standard eight-panel figure (:func:`plot_timecourse`) to ``path`` (PNG, written atomically)."""
-    axes = plot_timecourse(ds)
-    fig = axes[0].figure
+def save_figure(fig, path, dpi: float = 120) -> None:
+    """Write ``fig`` to ``path`` as PNG atomically (a ``.part`` file, then a rename) and close it."""
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
+            fig.savefig(tmp, dpi=dpi, format="png")
     finally:
         plt.close(fig)
+
+
+def save_timecourse(ds: xr.Dataset, path) -> None:
+    """Write the standard eight-panel figure (:func:`plot_timecourse`) to ``path`` (PNG, written atomically)."""
+    save_figure(plot_timecourse(ds)[0].figure, path)
 
 
 # ---------------------------------------------------------------------------------------------- study figures

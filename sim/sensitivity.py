@@ -50,7 +50,6 @@ import xarray as xr
 from sim import posterior, targets
 from sim.analysis import last_dose_day, max_deficit, recovery_day
 from sim.analysis.summary import nor_drop_at_test
-from sim.core.files import atomic_path
 from sim.core.params import ConfigError
 from sim.core.stage import GROUPS
 from sim.model import PruningModel
@@ -414,15 +413,9 @@ def plot_sensitivity(ds: xr.Dataset, axes=None):
 
 def save_sensitivity_figure(ds: xr.Dataset, path) -> None:
     """Write :func:`plot_sensitivity` to ``path`` (PNG, atomically)."""
-    import matplotlib.pyplot as plt
+    from sim.plotting import save_figure
 
-    axes = plot_sensitivity(ds)
-    fig = axes[0].figure
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-    finally:
-        plt.close(fig)
+    save_figure(plot_sensitivity(ds)[0].figure, path)
 
 
 # ---------------------------------------------------------------------------------------------------- CLI

@@ -31,7 +31,6 @@ import numpy as np
 import xarray as xr
 
 from sim import library, posterior, targets
-from sim.core.files import atomic_path
 from sim.core.params import ConfigError
 from sim.run import RunConfig, model_attributes
 from sim.sweep import sweep
@@ -217,15 +216,9 @@ def plot_bands(ds: xr.Dataset, axes=None):
 
 def save_bands(ds: xr.Dataset, path) -> None:
     """Write :func:`plot_bands` to ``path`` (PNG, atomically)."""
-    import matplotlib.pyplot as plt
+    from sim.plotting import save_figure
 
-    axes = plot_bands(ds)
-    fig = axes[0].figure
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-    finally:
-        plt.close(fig)
+    save_figure(plot_bands(ds)[0].figure, path)
 
 
 def with_uncertainty(run: RunConfig, method: str, draws: int = 200, ranges: Mapping | None = None) -> RunConfig:

@@ -294,7 +294,7 @@ def save_sweep_figure(ds, path: Path, max_lines: int = 64) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sim.core.files import atomic_path
+    from sim.plotting import save_figure
 
     da = ds["spine_density_relative"]
     dims = [d for d in da.dims if d != "time"]
@@ -311,9 +311,7 @@ def save_sweep_figure(ds, path: Path, max_lines: int = 64) -> Path:
     if n <= 12:
         ax.legend(fontsize=6, frameon=False)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path
 
 

@@ -180,18 +180,36 @@ def recovery_day(
         is at or above it at the last output time. The search starts at :func:`last_dose_day` (at the first
         output time if no dose was given); a run already below the threshold then recovers at that time.
     """
-    t = times(ds)
-    loss = _deficit_values(ds, control)
-    if not np.any(loss >= threshold_percent):
-        return math.nan
-    last = last_dose_day(ds)
-    after = t >= (last if math.isfinite(last) else t[0])
-    still_low = np.flatnonzero(after & (loss >= threshold_percent))
-    if not still_low.size:
-        return float(t[np.argmax(after)])
-    if still_low[-1] == t.size - 1:
-        return math.inf
-    return float(t[still_low[-1] + 1])
+    return float(recovery_days(times(ds), _deficit_values(ds, control), last_dose_day(ds), threshold_percent))
+
+
+def recovery_days(
+    times_d: np.ndarray,
+    loss: np.ndarray,
+    last_dose_d: np.ndarray | float,
+    threshold_percent: float = RECOVERY_THRESHOLD_PERCENT,
+) -> np.ndarray:
+    """The rule of :func:`recovery_day` for many runs at once: ``loss`` [percent] of shape (..., time).
+
+    ``last_dose_d`` [d] (shape ``loss.shape[:-1]``; NaN or inf: no dose, the search starts at the first output
+    time). Returns the recovery day [d] per run: NaN where the loss never reached ``threshold_percent``, inf where it
+    is at or above it at the last output time.
+    """
+    t = np.asarray(times_d, dtype=float)
+    loss = np.asarray(loss, dtype=float)
+    last = np.asarray(last_dose_d, dtype=float)
+    last = np.where(np.isfinite(last), last, t[0])
+    end = t.size - 1
+    above = loss >= threshold_percent
+    after = t >= last[..., None]
+    still = after & above
+    last_still = end - np.argmax(still[..., ::-1], axis=-1)  # the last output time still at or above it
+    recovered = np.where(
+        still.any(axis=-1),
+        np.where(last_still == end, np.inf, t[np.minimum(last_still + 1, end)]),
+        t[np.argmax(after, axis=-1)],  # below it from the last dose on
+    )
+    return np.where(above.any(axis=-1), recovered, np.nan)
 
 
 __all__ = [
@@ -203,6 +221,7 @@ __all__ = [
     "last_dose_day",
     "max_deficit",
     "recovery_day",
+    "recovery_days",
     "series",
     "times",
 ]

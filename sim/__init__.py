@@ -27,6 +27,7 @@ from sim.drug import Compound, Drug
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.genotype import Genotype
+from sim.sex import Sex
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.model import PruningModel
 from sim.pk import CompoundPK, LinearChainPK
@@ -82,6 +83,7 @@ __all__ = [
     "Drug",
     "EquilibriumBinding",
     "Genotype",
+    "Sex",
     "LinearChainPK",
     "MicrogliaActivation",
     "MicrogliaDepletion",

@@ -42,6 +42,7 @@ MODULE_ORDER = (
     "sim.drug",
     "sim.species",
     "sim.genotype",
+    "sim.sex",
     "sim.engines.ode",
     "sim.run",
 )

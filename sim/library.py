@@ -69,6 +69,7 @@ HEADLINE = (
     "drug=diazepam",
     "species=mouse",
     "genotype=wt",
+    "sex=male",
     f"calibration={HEADLINE_CALIBRATION}",
 )
 

@@ -27,6 +27,7 @@ from sim.core.stage import CHAIN
 from sim.dosing import DosingRegimen
 from sim.drug import Drug
 from sim.genotype import Genotype
+from sim.sex import Sex
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.pk import LinearChainPK, free_brain_concentration
 from sim.species import Species
@@ -61,6 +62,7 @@ class PruningModel:
     drug: Drug = field(default_factory=calibrated("drug"))
     species: Species = field(default_factory=calibrated("species"))
     genotype: Genotype = field(default_factory=calibrated("genotype"))
+    sex: Sex = field(default_factory=calibrated("sex"))
     regimen: DosingRegimen = field(default_factory=calibrated("regimen"))
     pk: LinearChainPK = field(default_factory=calibrated("pk"))
     binding: EquilibriumBinding = field(default_factory=calibrated("binding"))

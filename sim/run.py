@@ -87,6 +87,7 @@ class RunConfig:
     drug: Any = field(default_factory=calibrated("drug"))
     species: Any = field(default_factory=calibrated("species"))
     genotype: Any = field(default_factory=calibrated("genotype"))
+    sex: Any = field(default_factory=calibrated("sex"))
     regimen: Any = field(default_factory=calibrated("regimen"))
     pk: Any = field(default_factory=calibrated("pk"))
     binding: Any = field(default_factory=calibrated("binding"))
@@ -369,6 +370,7 @@ def model_attributes(model: PruningModel) -> dict[str, Any]:
         "drug": model.drug.name,
         "species": model.species.name,
         "genotype": model.genotype.name,
+        "sex": model.sex.name,
         "region": model.spines.region,
         "route": model.regimen.route,
         "dose_mg_per_kg": float(model.regimen.dose_per_kg(model.species.body_weight_kg)),

@@ -13,13 +13,15 @@ stage puts both in one model:
     \sigma(c) &= I\,\big[r(c - d_0) - r(c - d_0 - d_{\rm CUS})\big], \qquad
         r(x) = \max\!\big(0,\ 1 - \max(0,\ 1 - x/w)\big), \\
     a &= (1 + g_{\rm act}\,\sigma)\,\Big(1 - e_{\rm GABA}\,\frac{a^{\rm GABA}}{a^{\rm GABA} + EC_{50}^{\rm GABA}}\Big), \\
-    \dot c &= 1/24, \qquad \dot X = k_X\,\big(\max(0,\ a - 1) - X\big),
+    \dot c &= 1/24, \qquad \dot X = k_X\,\big(s\,\max(0,\ a - 1) - X\big),
 
 with the clock :math:`c` [d] (days since time zero), the CUS window from :math:`d_0` for :math:`d_{\rm CUS}` days
 switched on and off over :math:`w` days, the stress intensity :math:`I` (1: the CUS protocol of [bollinger2020]),
 the neuronal activity :math:`a` relative to the unstressed drug-free baseline, the efficacy-weighted GABA-A
 agonism :math:`a^{\rm GABA}` from :mod:`sim.binding` (0 in benzodiazepine-insensitive GABA-A mice) and the
-CSF1 excess :math:`X` (0 at rest). The stage passes the microglia the TSPO agonism unchanged and the CSF1 drive
+CSF1 excess :math:`X` (0 at rest); :math:`s` is the CSF1 response of the animals' sex relative to males (1 in
+males; :attr:`ChronicStress.female_csf1_response` in females, whose prefrontal spines CUS leaves unaltered
+[woodburn2021]). The stage passes the microglia the TSPO agonism unchanged and the CSF1 drive
 :math:`g_X X`, which adds to the transduced TSPO stimulus (:func:`sim.microglia.microglia_rhs`): CSF1R signalling
 activates microglia ([bollinger2020]: Csf1r and Cd11b up), and activation raises C1q tagging and engulfment as it
 does under TSPO agonism.
@@ -91,6 +93,7 @@ class StressRecord(NamedTuple):
     gabaa_ec50: float  # EC50_GABA [1]
     csf1_rate: float  # k_X = ln 2 / CSF1 half-life [1/h]
     csf1_gain: float  # g_X [1]
+    csf1_response: float  # s: CSF1 response of the sex relative to males [1]
     clock_start_day: float  # clock at the start of the integration: minus the drug-free lead (depletion) [d]
 
 
@@ -123,7 +126,7 @@ def stress_rhs(p: StressRecord, state, upstream, out):
     csf1 = state[1]
     activity = neuronal_activity(p, stress_input(p, clock), upstream[1])
     out[0] = 1.0 / 24.0 + 0.0 * clock
-    out[1] = p.csf1_rate * (maximum(0.0, activity - 1.0) - csf1)
+    out[1] = p.csf1_rate * (p.csf1_response * maximum(0.0, activity - 1.0) - csf1)
     signal = zeros(2, csf1)
     signal[0] = upstream[0]
     signal[1] = p.csf1_gain * csf1
@@ -237,6 +240,15 @@ class ChronicStress:
         source="calibrated (sim/configs/stress/cus.yaml): CUS + vehicle loses the assumed spine loss after 14 d",
         symbol="g_X",
     )
+    female_csf1_response: float = param(
+        0.0,
+        units="1",
+        long_name="CSF1 response of female mice to stress, relative to males (used with sex=female)",
+        source="[woodburn2021]: 14 and 28 d of CUS left female prefrontal spine density, microglial phagocytosis "
+        "markers and neuroimmune factors unaltered while males lost spines; 0 = no response (assumption: a small "
+        "undetected response is possible; the stress posterior samples 0-0.25)",
+        symbol="s_female",
+    )
 
     def __post_init__(self) -> None:
         if self.name != "cus":
@@ -244,7 +256,7 @@ class ChronicStress:
         check_positive(self, "duration_days", "ramp_h")
         check_positive(self, "intensity", "activity_gain", "csf1_gain", allow_zero=True)
         check_positive(self, "csf1_half_life_h", "gabaa_ec50")
-        check_fraction(self, "gabaa_suppression")
+        check_fraction(self, "gabaa_suppression", "female_csf1_response")
         if (
             not (isinstance(self.start_day, (int, float)) and not isinstance(self.start_day, bool))
             or not 0.0 <= self.start_day <= MAX_STRESS_DAYS
@@ -286,6 +298,7 @@ class ChronicStress:
             gabaa_ec50=self.gabaa_ec50,
             csf1_rate=math.log(2.0) / self.csf1_half_life_h,
             csf1_gain=self.csf1_gain,
+            csf1_response=self.female_csf1_response if model is not None and model.sex.female else 1.0,
             clock_start_day=-model.depletion.lead_h / 24.0 if model is not None else 0.0,
         )
 

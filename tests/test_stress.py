@@ -27,6 +27,7 @@ from sim.core.params import ConfigError
 from sim.engines.batch import BatchEngine
 from sim.engines.ode import OdeEngine
 from sim.run import simulate_model
+from sim.sex import Sex
 from sim.stress import ChronicStress
 
 TARGET_LOSS_PERCENT = 12.0  # assumption stated in sim/configs/stress/cus.yaml
@@ -60,11 +61,12 @@ def test_zero_intensity_cus_equals_no_stress():
 
 
 # ---------------------------------------------------------------------------------------------- equations
-def stress_model(rng: np.random.Generator):
+def stress_model(rng: np.random.Generator, sex: str = "male"):
     """:func:`distinct_model` with a CUS stage whose parameters are all distinct (activity above baseline)."""
     stress = ChronicStress(start_day=1.3, duration_days=4.7, intensity=0.83, ramp_h=5.9, activity_gain=1.9,
-                           gabaa_suppression=0.13, gabaa_ec50=0.41, csf1_half_life_h=17.0, csf1_gain=0.29)  # fmt: skip
-    return dataclasses.replace(distinct_model(rng), stress=stress)
+                           gabaa_suppression=0.13, gabaa_ec50=0.41, csf1_half_life_h=17.0, csf1_gain=0.29,
+                           female_csf1_response=0.61)  # fmt: skip
+    return dataclasses.replace(distinct_model(rng), stress=stress, sex=Sex(sex))
 
 
 def reference_stress(m, y, infusion):
@@ -88,7 +90,8 @@ def reference_stress(m, y, infusion):
     off = min(1.0, max(0.0, (clock - st.start_day - st.duration_days) / w))
     sigma = st.intensity * (on - off)
     activity = (1 + st.activity_gain * sigma) * (1 - st.gabaa_suppression * gabaa / (gabaa + st.gabaa_ec50))
-    d_csf1 = LN2 / st.csf1_half_life_h * (max(0.0, activity - 1) - csf1)
+    response = st.female_csf1_response if m.sex.name == "female" else 1.0
+    d_csf1 = LN2 / st.csf1_half_life_h * (response * max(0.0, activity - 1) - csf1)
     mg = m.microglia
     a = y[n_pk + 2]
     k_deact = LN2 / mg.deactivation_half_life_h
@@ -107,9 +110,10 @@ def states_on_the_ramps(model, rng):
     return ys
 
 
-def test_compiled_stress_chain_matches_its_equations_for_every_parameter():
+@pytest.mark.parametrize("sex", ["male", "female"])
+def test_compiled_stress_chain_matches_its_equations_for_every_parameter(sex):
     rng = np.random.default_rng(31)
-    model = stress_model(rng)
+    model = stress_model(rng, sex)
     assert model.state_names[model.n_pk : model.n_pk + 2] == ("stress_clock", "csf1_excess")
     fields = [f.name for f in dataclasses.fields(ChronicStress) if f.name != "name"]
     for y in states_on_the_ramps(model, rng):
@@ -121,7 +125,9 @@ def test_compiled_stress_chain_matches_its_equations_for_every_parameter():
             changed = dataclasses.replace(model, stress=dataclasses.replace(model.stress, **{name: value * 0.93}))
             got = changed.compiled_rhs()(0.0, y, 0.37)
             np.testing.assert_allclose(got, reference_stress(changed, y, 0.37), rtol=1e-11, atol=1e-15, err_msg=name)
-            if name != "duration_days" or y[model.n_pk] > model.stress.end_day:
+            if name == "female_csf1_response" and sex == "male":  # the female response does not touch males
+                np.testing.assert_array_equal(got, compiled)
+            elif name != "duration_days" or y[model.n_pk] > model.stress.end_day:
                 assert np.any(np.abs(got - compiled) > 1e-12 * np.abs(compiled).max()), f"{name} has no effect"
 
 
@@ -243,6 +249,23 @@ def test_tspo_ko_under_cus(deficits):
     assert deficits["cus_diazepam", "tspo_ko"] < deficits["cus_diazepam", "wt"]
 
 
+def test_sex_scales_only_the_csf1_response_to_stress():
+    """Females ([woodburn2021]): no CSF1 response by default, so CUS costs no spines and diazepam only its TSPO loss;
+    a female response of 1 is the male model to the bit; a partial response gives a partial loss."""
+
+    def final(arm, *extra):
+        run = presets.experiment(f"bollinger2020_{arm}", ["output_step_h=24", *extra])
+        return simulate_model(run.model(), run.times_h())["spine_density"].values[-1]
+
+    control = final("control_vehicle")
+    male, female = (final("cus_vehicle", f"sex={sex}") for sex in ("male", "female"))
+    assert female == pytest.approx(control, rel=1e-9) and male < 0.95 * control  # solver noise: extra states
+    assert final("cus_diazepam", "sex=female") == pytest.approx(final("control_diazepam", "sex=female"), rel=1e-9)
+    assert final("cus_vehicle", "sex=female", "stress.female_csf1_response=1") == male
+    partial = final("cus_vehicle", "sex=female", "stress.female_csf1_response=0.7")
+    assert male < partial < control
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "overrides, words",
@@ -257,6 +280,8 @@ def test_tspo_ko_under_cus(deficits):
         (["stress=cus", "stress.duration_days=0"], ["stress.duration_days", "0"]),
         (["stress=cus", "stress.gabaa_suppression=1.5"], ["stress.gabaa_suppression", "1.5"]),
         (["stress=cus", "engine=agents"], ["stress", "engine=ode"]),
+        (["sex=hermaphrodite"], ["sex", "hermaphrodite", "female, male"]),
+        (["stress=cus", "stress.female_csf1_response=1.2"], ["stress.female_csf1_response", "1.2"]),
     ],
 )
 def test_bad_stress_input_is_one_clear_line(overrides, words):

@@ -17,7 +17,7 @@ take part in the dynamics (PK, binding, microglia, spines) provide
 
 :class:`~sim.model.PruningModel` lays out the state vector from the stages' ``state_names`` in :data:`CHAIN`
 order, and :mod:`sim.core.chain` compiles the chain of ``rhs`` functions into one kernel. The other
-stages (drug, species, genotype, regimen, depletion, cognition) are parameters and readouts only.
+stages (drug, species, genotype, sex, regimen, depletion, cognition) are parameters and readouts only.
 
 Stage modules register their classes when imported; importing :mod:`sim` imports them all. The registry maps
 each group (the config group and the :class:`~sim.model.PruningModel` field of the same name)
@@ -38,6 +38,7 @@ GROUPS: tuple[str, ...] = (
     "drug",
     "species",
     "genotype",
+    "sex",
     "regimen",
     "pk",
     "binding",

@@ -27,11 +27,11 @@ from sim.drug import Compound, Drug
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.genotype import Genotype
-from sim.sex import Sex
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.model import PruningModel
 from sim.pk import CompoundPK, LinearChainPK
 from sim.run import RunConfig, simulate, simulate_model
+from sim.sex import Sex
 from sim.species import Species
 from sim.spines import SpineTurnover
 from sim.sweep import sweep

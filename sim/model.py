@@ -27,9 +27,9 @@ from sim.core.stage import CHAIN
 from sim.dosing import DosingRegimen
 from sim.drug import Drug
 from sim.genotype import Genotype
-from sim.sex import Sex
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.pk import LinearChainPK, free_brain_concentration
+from sim.sex import Sex
 from sim.species import Species
 from sim.spines import SpineTurnover, relative_density
 from sim.stress import NoStress

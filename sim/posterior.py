@@ -5,6 +5,11 @@ it to ``sim/configs/posterior/<variant>.nc``. This module reads such a file (:fu
 not belong to the variant, and runs the batch engine (:mod:`sim.engines.batch`) over its draws to give the
 quantiles of a readout (:func:`predict`), e.g. the deficit at a day, the largest deficit or the first recovered day.
 :func:`phrase` words an interval and flags one that spans from "no effect" to "large effect".
+
+A *conditional* posterior adds the parameters of a context the base posterior knows nothing of, sampled
+conditional on each of its draws: ``<variant>_cus_v<N>.nc`` holds the stress-arm parameters of ``stress=cus``
+(:mod:`sim.stress_posterior` writes it, :func:`load_conditional` reads it and refuses a file of another variant,
+context or version).
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ from sim.io import open_result
 from sim.model import PruningModel
 from sim.presets import from_overrides
 
+#: Context and version of the packaged conditional posterior (stress=cus); the version is part of the file name.
+CONDITIONAL_CONTEXT = "cus"
+CONDITIONAL_VERSION = 1
+
 #: A loss below this [percent] counts as "no effect" (the study's "back to baseline", :data:`targets.RECOVERED_PERCENT`).
 NO_EFFECT_PERCENT = targets.RECOVERED_PERCENT
 #: A loss above this [percent] counts as a "large effect" (most of the 13 % loss reported after the high dose).
@@ -37,6 +46,12 @@ def variable_name(key: str) -> str:
 def posterior_path(variant: str) -> Path:
     """Package-data file of a variant's posterior: ``<config dir>/posterior/<variant>.nc``."""
     return library.config_dir() / "posterior" / f"{variant}.nc"
+
+
+def conditional_path(variant: str | None = None) -> Path:
+    """Package-data file of the conditional (stress) posterior: ``<config dir>/posterior/<variant>_cus_v<N>.nc``."""
+    name = _variant(variant).name
+    return library.config_dir() / "posterior" / f"{name}_{CONDITIONAL_CONTEXT}_v{CONDITIONAL_VERSION}.nc"
 
 
 def _variant(name: str | None) -> targets.Variant:
@@ -77,12 +92,35 @@ def load(variant: str | None = None, path: str | os.PathLike | None = None) -> x
     return ds
 
 
+def load_conditional(variant: str | None = None, path: str | os.PathLike | None = None) -> xr.Dataset:
+    """The conditional posterior of the stress arm for ``variant`` (see the module docstring).
+
+    Raises :class:`ConfigError` for a missing file or one of another variant, context or version (the message says
+    how to regenerate it).
+    """
+    spec = _variant(variant)
+    path = Path(path) if path is not None else conditional_path(spec.name)
+    regenerate = "(regenerate it with python -m sim.stress_posterior --seed 7)"
+    if not path.is_file():
+        raise ConfigError(f"no stress posterior for variant {spec.name!r}: {str(path)!r} does not exist {regenerate}")
+    ds = open_result(path)
+    check_matches(ds, spec, where=str(path))
+    found = (ds.attrs.get("context"), int(ds.attrs.get("version", -1)))
+    if found != (CONDITIONAL_CONTEXT, CONDITIONAL_VERSION):
+        raise ConfigError(
+            f"{str(path)!r} holds context {found[0]!r} version {found[1]}, not {CONDITIONAL_CONTEXT!r} version "
+            f"{CONDITIONAL_VERSION} {regenerate}"
+        )
+    return ds
+
+
 def draws(ds: xr.Dataset, n_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Parameter values of the posterior as ``{config key: values}``, flattened over chains.
 
-    With ``n_draws`` a subset of that many draws is taken without replacement (reproducibly, by ``seed``).
+    A conditional posterior (:func:`load_conditional`) gives its conditional parameters too. With ``n_draws`` a
+    subset of that many draws is taken without replacement (reproducibly, by ``seed``).
     """
-    keys = [k for k in str(ds.attrs["free_parameters"]).split()]
+    keys = str(ds.attrs["free_parameters"]).split() + str(ds.attrs.get("conditional_parameters", "")).split()
     values = {key: np.ravel(ds[variable_name(key)].values) for key in keys}
     total = next(iter(values.values())).size
     if n_draws is not None and n_draws < total:
@@ -186,10 +224,12 @@ def spans_no_to_large(quantiles: Mapping[float, float]) -> bool:
 
 __all__ = [
     "check_matches",
+    "conditional_path",
     "deficit_at",
     "draws",
     "first_recovered_day",
     "load",
+    "load_conditional",
     "max_deficit",
     "phrase",
     "posterior_path",

@@ -8,9 +8,9 @@ Shi et al. 2022 parameters and GABA-A affinities stay fixed (package calibration
    a third; a quarter is aimed at to keep a margin).
 
 Run: ``.venv/bin/python experiments/calibrate_bollinger2020.py`` (about ten seconds); it prints the values to put in
-``sim/configs/stress/cus.yaml``. With ``--predict`` it prints the predictions instead (no fitting): every arm for
-wild-type, GABA-A-insensitive and TSPO-KO mice, and the daily dose above which diazepam's net effect on the stressed
-PFC turns from protective to harmful (CUS + diazepam loses more than CUS + vehicle).
+``sim/configs/stress/cus.yaml`` (the package's point estimate). The uncertainty of the stress arm — the same two
+parameters solved for sampled targets on every draw of the round-2 posterior — is ``python -m sim.stress_posterior``;
+the predictions with their intervals are in the report of ``experiments/reproduce.py``.
 """
 
 from __future__ import annotations
@@ -63,42 +63,11 @@ def fit(extra=(), target=TARGET_LOSS_PERCENT) -> tuple[float, float]:
     return gain, 10 ** brentq(diazepam_gap, -6.0, 1.0, xtol=1e-5)
 
 
-def intervals() -> None:
-    """Refit under the stated assumptions' ranges (CUS loss 10-15 %, activity gain 0.5-2) and print the predictions."""
-    for target in (10.0, 12.0, 15.0):
-        for activity_gain in (0.5, 1.0, 2.0):
-            extra = [f"stress.activity_gain={activity_gain}"]
-            gain, ec50 = fit(extra, target)
-            extra += [f"stress.csf1_gain={gain:.6g}", f"stress.gabaa_ec50={ec50:.6g}"]
-            print(f"target {target} activity_gain {activity_gain}: csf1_gain {gain:.4g} gabaa_ec50 {ec50:.4g}")
-            predict(extra)
-
-
 def main(extra=()) -> None:
     gain, ec50 = fit(extra)
     print(f"stress.csf1_gain={gain:.4g} stress.gabaa_ec50={ec50:.4g}")
     print(deficits([f"stress.csf1_gain={gain:.4g}", f"stress.gabaa_ec50={ec50:.4g}", *extra]))
 
 
-def predict(extra=()) -> None:
-    extra = list(extra)
-    for genotype in ("wt", "gabaa_bz_insensitive", "tspo_ko"):
-        d = deficits([f"genotype={genotype}", *extra])
-        print(genotype, {arm: round(v, 2) for arm, v in d.items()})
-    vehicle = deficits(extra, ("cus_vehicle",))["cus_vehicle"]
-
-    def net(dose):
-        d = deficits([f"regimen.dose_mg_per_kg={dose}", *extra], ("cus_diazepam",))["cus_diazepam"]
-        return d - vehicle
-
-    crossing = brentq(net, 1.0, 20.0, xtol=1e-3)
-    print(f"net effect turns harmful above {crossing:.2f} mg/kg/day (14 d, CUS + diazepam vs CUS + vehicle)")
-
-
 if __name__ == "__main__":
-    if "--intervals" in sys.argv:
-        intervals()
-    elif "--predict" in sys.argv:
-        predict([a for a in sys.argv[1:] if a != "--predict"])
-    else:
-        main(sys.argv[1:])
+    main(sys.argv[1:])

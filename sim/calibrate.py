@@ -23,7 +23,7 @@ Commands (in a git checkout the package's calibration files are rewritten; elsew
 ``python -m sim.calibrate --all``
     fit and compare every variant: rewrite every ``configs/variants/<variant>.yaml`` (:data:`VARIANTS_DIR`; use
     one with ``calibration=<path>`` and the selections in its header), ``configs/calibration/shi2022.yaml`` (the
-    default variant) and ``experiments/mechanism_comparison.json`` (read by ``experiments/reproduce_shi2022.py``),
+    default variant) and ``experiments/mechanism_comparison.json`` (read by ``experiments/reproduce.py``),
     and print the comparison table.
 """
 
@@ -275,7 +275,7 @@ CALIBRATION_DIR = Path(__file__).resolve().parent / "configs" / "calibration"
 #: stage selections, which a calibration file cannot make); use one as ``calibration=<path>`` with the selections
 #: named in its header, e.g. ``microglia=adaptive calibration=.../variants/adaptive.yaml``.
 VARIANTS_DIR = Path(__file__).resolve().parent / "configs" / "variants"
-#: The comparison written by ``--all`` (read by ``experiments/reproduce_shi2022.py --docs``).
+#: The comparison written by ``--all`` (read by ``experiments/reproduce.py --docs``).
 COMPARISON_FILE = ROOT / "experiments" / "mechanism_comparison.json"
 #: The packaged calibration option of the default variant.
 HEADLINE = "shi2022"

@@ -375,14 +375,20 @@ STRESS_GROUPS = {
 }
 
 
-def plot_stress_groups(results: dict[str, xr.Dataset], net_effect: xr.DataArray | None = None, axes=None):
+def plot_stress_groups(
+    results: dict[str, xr.Dataset],
+    net_effect: xr.DataArray | None = None,
+    axes=None,
+    net_effect_draws: xr.DataArray | None = None,
+):
     """The four Bollinger et al. 2020 groups side by side, and diazepam's net effect on the stressed cortex by dose.
 
     Left: spine density at the end of CUS [% of control + vehicle at the same day] for every group in
     :data:`STRESS_GROUPS` that ``results`` holds; GABA-A-BZ-insensitive mice (label suffix ``_gabaa_insensitive``)
-    as hatched bars beside their wild type. Right (if ``net_effect`` is given, a DataArray over ``dose``
-    [mg/kg/day]): deficit of CUS + diazepam minus that of CUS + vehicle [percentage points]; below 0 diazepam
-    protects, above 0 its TSPO pruning outweighs the protection.
+    and female mice (``_female``) as hatched bars beside their wild-type males. Right (if ``net_effect`` is given,
+    a DataArray over ``dose`` [mg/kg/day]): deficit of CUS + diazepam minus that of CUS + vehicle [percentage
+    points]; below 0 diazepam protects, above 0 its TSPO pruning outweighs the protection. ``net_effect_draws``
+    (``draw`` x ``dose``, e.g. :func:`sim.stress_posterior.net_effect`) adds its 5-95 % band and median.
     """
     panels = 1 if net_effect is None else 2
     if axes is None:
@@ -395,12 +401,13 @@ def plot_stress_groups(results: dict[str, xr.Dataset], net_effect: xr.DataArray 
     for i, (arm, label) in enumerate(a for a in STRESS_GROUPS.items() if a[0] in results):
         ticks.append((i, label))
         for offset, suffix, hatch, name in (
-            (-0.2, "", None, "wild type"),
-            (0.2, "_gabaa_insensitive", "//", "GABA-A BZ-insensitive"),
+            (-0.27, "", None, "wild-type male"),
+            (0.0, "_gabaa_insensitive", "//", "GABA-A BZ-insensitive"),
+            (0.27, "_female", "..", "female"),
         ):
             if arm + suffix in results:
                 value = 100.0 - deficit_at(results[arm + suffix], end, control)
-                ax.bar(i + offset, value, width=0.38, color="C3" if "diazepam" in arm else "0.6", hatch=hatch,
+                ax.bar(i + offset, value, width=0.26, color="C3" if "diazepam" in arm else "0.6", hatch=hatch,
                        edgecolor="k", lw=0.5, label=None if name in labelled else name)  # fmt: skip
                 labelled.add(name)
     ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks], fontsize=8)
@@ -409,9 +416,15 @@ def plot_stress_groups(results: dict[str, xr.Dataset], net_effect: xr.DataArray 
     ax.set_xlabel("group (stress, daily treatment)")
     ax.set_ylabel(f"spine density on day {end:g} [% of control + vehicle]")
     ax.set_title("medial PFC at the end of 14 d CUS", fontsize=9)
-    ax.legend(fontsize=7, loc="upper center", ncol=2)
+    ax.legend(fontsize=7, loc="upper center", ncol=3)
     if net_effect is not None:
         ax = axes[1]
+        if net_effect_draws is not None:
+            q05, q50, q95 = np.nanquantile(net_effect_draws.values, [0.05, 0.5, 0.95], axis=0)
+            dose = net_effect_draws["dose"]
+            n = net_effect_draws.sizes["draw"]
+            ax.fill_between(dose, q05, q95, color="C3", alpha=0.2, lw=0, label=f"5-95 % over {n} posterior draws")
+            ax.plot(dose, q50, color="C3", lw=0.8, ls="--", label="posterior median")
         ax.plot(net_effect["dose"], net_effect, color="C3", marker="o", ms=3, label="wild type, 14 d CUS")
         ax.legend(fontsize=7, loc="lower right")
         _reference(ax.axhline(0.0, color="0.3", lw=0.5, ls=":"))

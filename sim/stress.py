@@ -43,6 +43,11 @@ Design choices (each an assumption):
   receptor occupancy (daily 1 mg/kg i.p. occupies at most ≈ 14 % of the sites in this model, ≈ 4 % on average).
   With a linear damping no parameter within its range lets that protect the stressed cortex.
 
+The two calibrated parameters (``csf1_gain``, ``gabaa_ec50``) are the package's point estimate
+(``experiments/calibrate_bollinger2020.py``); :mod:`sim.stress_posterior` solves them again on every draw of the
+round-2 posterior for sampled values of the stated assumptions (the size of the CUS loss, the activity gain, the
+CSF1 half-life, the female response), and ``uncertainty=posterior`` runs of ``stress=cus`` use those draws.
+
 With ``stress=none`` (:class:`NoStress`) the stage has no state and passes a CSF1 drive of exactly zero: every
 result of the TSPO arm is unchanged to the last bit.
 

@@ -7,6 +7,9 @@ microglia and spines together) and returns one Dataset with a dimension ``draw``
 * ``uncertainty=posterior``: draws of the posterior of the free parameters of the package's variant
   (:data:`sim.targets.DEFAULT_VARIANT`, ``sim/configs/posterior/<variant>.nc``, :func:`sim.posterior.draws`),
   taken without replacement with the run's ``seed``. The joint draws keep the posterior's correlations.
+  A run with chronic stress (``stress=cus``) takes its draws from the stress-arm posterior conditional on that
+  posterior (:func:`sim.posterior.load_conditional`, :mod:`sim.stress_posterior`): Shi and stress parameters of
+  the same draw together.
 * ``uncertainty=ranges``: independent uniform draws in stated ranges ``{config key: [low, high]}`` (the run's
   ``seed``); this ignores any correlation between the parameters.
 
@@ -60,21 +63,22 @@ def config_key(key: str) -> str:
     return key.replace("__", ".")
 
 
-def check_structure(run: RunConfig, variant: targets.Variant) -> None:
+def check_structure(run: RunConfig, variant: targets.Variant, selections: Sequence[str] | None = None) -> None:
     """Raise :class:`ConfigError` unless ``run`` has the model structure the posterior of ``variant`` was fitted to.
 
-    Compared: the stage class of every group the variant selects (``microglia=default`` ...) and, for spines, the
-    region.
+    Compared: the stage class of every group the variant selects (``microglia=default`` ...; ``selections`` of a
+    conditional posterior instead, e.g. with ``stress=cus spines=prefrontal_cortex``) and, for spines, the region.
     """
-    chosen = library.build(library.compose([*library.HEADLINE, *variant.selections]))
-    for selection in variant.selections:
+    selections = list(variant.selections if selections is None else selections)
+    chosen = library.build(library.compose([*library.HEADLINE, *selections]))
+    for selection in selections:
         group = selection.partition("=")[0]
         mine, theirs = getattr(run, group), chosen[group]
         same = type(mine) is type(theirs) and getattr(mine, "region", None) == getattr(theirs, "region", None)
         if not same:
             raise ConfigError(
                 f"uncertainty = 'posterior' is not allowed for this run: the posterior (variant {variant.name!r}) was "
-                f"fitted with {' '.join(variant.selections)}, the run's {group} is {type(mine).__name__}"
+                f"fitted with {' '.join(selections)}, the run's {group} is {type(mine).__name__}"
                 + (f" ({mine.region})" if hasattr(mine, "region") else "")
                 + "; use uncertainty=ranges or the variant's structure"
             )
@@ -90,15 +94,23 @@ def parameter_draws(run: RunConfig, variant: str | None = None) -> tuple[dict[st
     n = settings.draws
     if settings.method == "posterior":
         spec = targets.VARIANTS[variant or targets.DEFAULT_VARIANT]
-        ds = posterior.load(spec.name)
-        check_structure(run, spec)
-        total = ds.sizes["chain"] * ds.sizes["draw"]
+        stressed = bool(run.stress.state_names)  # stress=cus: the conditional posterior of the stress arm
+        if stressed:
+            ds = posterior.load_conditional(spec.name)
+            check_structure(run, spec, str(ds.attrs["selections"]).split())
+            where = f"sim/configs/posterior/{posterior.conditional_path(spec.name).name}"
+            what = f"stress-arm posterior conditional on variant {spec.name}"
+        else:
+            ds = posterior.load(spec.name)
+            check_structure(run, spec)
+            where, what = f"sim/configs/posterior/{spec.name}.nc", f"posterior of variant {spec.name}"
+        total = int(np.prod([ds.sizes[d] for d in ("chain", "draw") if d in ds.sizes]))
         if n > total:
             raise ConfigError(f"uncertainty.draws = {n} is not allowed: the posterior holds {total} draws (at most)")
         values = posterior.draws(ds, n, seed=run.seed)
         attrs = {
-            "uncertainty_source": f"posterior of variant {spec.name} (sim/configs/posterior/{spec.name}.nc), "
-            f"{n} of {total} joint draws without replacement (correlations kept)",
+            "uncertainty_source": f"{what} ({where}), {n} of {total} joint draws without replacement (correlations "
+            "kept)",
             "posterior_sim_version": str(ds.attrs.get("sim_version", "")),
             "posterior_git_commit": str(ds.attrs.get("git_commit", "")),
         }

@@ -11,7 +11,7 @@ output_step_h=24 figure=false``, replacing a ``duration_days`` the line sets) an
 
 Skipped, and why (:data:`SKIPPED`): ``python3 -m venv`` / ``pip install`` lines (they install; the CI does this),
 ``pytest`` (this suite), ``jupyter lab`` (interactive; tests/test_notebooks.py runs the notebooks),
-``experiments/reproduce_shi2022.py`` (a ~10-s script) and the ``hydra/launcher=joblib`` sweep (needs the optional
+``experiments/reproduce.py`` (a ~10-s script) and the ``hydra/launcher=joblib`` sweep (needs the optional
 ``.[parallel]`` extra). A new kind of command fails :func:`test_every_command_line_is_checked_or_skipped`.
 """
 
@@ -82,7 +82,7 @@ SKIPPED = {
     "install": "pip install: the CI installs the package",
     "pytest": "runs this test suite",
     "jupyter": "interactive notebook server; tests/test_notebooks.py executes the notebooks",
-    "experiments/reproduce_shi2022.py": "a ~10-s reproduction script, not the synaprune command",
+    "experiments/reproduce.py": "a ~10-s reproduction script, not the synaprune command",
     "hydra/launcher=joblib": "needs the optional .[parallel] extra (joblib launcher)",
 }
 

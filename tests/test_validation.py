@@ -41,9 +41,10 @@ def test_every_arm_has_an_experiment_config(arms):
 def test_each_arm_is_compared_with_its_matched_control(arms):
     assert control(arms, "high_dose") is arms["vehicle"]
     assert control(arms, "plx5622_high_dose") is arms["plx5622_vehicle"]
-    controls = {"vehicle", "plx5622_vehicle", "bollinger_control_vehicle"}
+    controls = {"vehicle", "plx5622_vehicle", "bollinger_control_vehicle", "bollinger_control_vehicle_28d"}
     assert control(arms, "vehicle") is None and set(CONTROLS) == set(ARMS) - controls
     assert control(arms, "bollinger_cus_diazepam_gabaa_insensitive") is arms["bollinger_control_vehicle"]
+    assert control(arms, "bollinger_cus_vehicle_28d") is arms["bollinger_control_vehicle_28d"]
     # the low-dose arms run to day 84, the vehicle only to day 70: they fall back to the drug-free baseline
     assert control(arms, "low_dose") is None and float(arms["low_dose"].time[-1]) > float(arms["vehicle"].time[-1])
     # residual microglia ignore diazepam: no loss against the PLX5622 vehicle, although depletion alone puts the

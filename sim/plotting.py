@@ -556,7 +556,10 @@ class TeachingFigure:
     """Five stacked panels for the classroom demo (:mod:`sim.teaching`), updated in place.
 
     Panels: brain concentration of the drug and its metabolites, TSPO and GABA-A occupancy, microglial activation
-    and C1q, spine density (% of baseline) and the novel-object-recognition (NOR) discrimination index.
+    and C1q, spine density (% of baseline) and the novel-object-recognition (NOR) discrimination index. A run
+    with the teaching demo's stress switch on (``teaching_stress_start_day`` in its attributes) also shows the
+    CUS window as a red band in every panel, the neuronal activity (x stress-free baseline) in the microglia panel
+    and the region in the spine panel's label.
 
     Made for speed: the artists are created once and :meth:`update` only moves their data (``set_data``). Axis
     limits are rounded to coarse steps (whole fortnights; whole decades on the logarithmic concentration axis;
@@ -583,11 +586,14 @@ class TeachingFigure:
         axes = fig.subplots(5, 1, sharex=True)
         fig.subplots_adjust(left=0.13, right=0.97, top=0.92, bottom=0.06, hspace=0.2)
         self.figure, self.axes = fig, axes
-        self.shades = []
+        self.shades, self.stress_shades = [], []  # dosing period (grey) and CUS window (red), full height
         for ax in axes:
             shade = Rectangle((0.0, 0.0), 0.0, 1.0, transform=ax.get_xaxis_transform(), color="0.88", lw=0)
             ax.add_patch(shade)
             self.shades.append(shade)
+            stress = Rectangle((0.0, 0.0), 0.0, 1.0, transform=ax.get_xaxis_transform(), color="C3", alpha=0.1, lw=0)
+            ax.add_patch(stress)
+            self.stress_shades.append(stress)
         ax_conc, ax_occ, ax_glia, ax_spine, ax_nor = axes
         empty: list[float] = []
         self.lines = {
@@ -597,6 +603,7 @@ class TeachingFigure:
             "gabaa": ax_occ.plot(empty, empty, color="C0", ls="--", label="GABA-A (benzodiazepine site)")[0],
             "activation": ax_glia.plot(empty, empty, color="C4", label="activation")[0],
             "c1q": ax_glia.plot(empty, empty, color="C5", ls="--", label="C1q (x resting)")[0],
+            "activity": ax_glia.plot(empty, empty, color="C3", lw=0.8, label="neuronal activity (x baseline)")[0],
             "spines": ax_spine.plot(empty, empty, color="k", label="spine density")[0],
             "nor": ax_nor.plot(empty, empty, color="C0", lw=0.6, alpha=0.6, label="NOR index (any time)")[0],
             "nor_daily": ax_nor.plot(empty, empty, "o-", color="C0", ms=3, label="NOR test, 24 h after a dose")[0],
@@ -619,7 +626,7 @@ class TeachingFigure:
         for ax, names, top in (
             (ax_conc, ("parent", "metabolites"), True),
             (ax_occ, ("tspo", "gabaa"), True),
-            (ax_glia, ("activation", "c1q"), True),
+            (ax_glia, ("activation", "c1q", "activity"), True),
             (ax_nor, ("nor", "nor_daily"), False),
         ):
             for i, name in enumerate(names):
@@ -632,8 +639,12 @@ class TeachingFigure:
         ax_conc.yaxis.set_major_locator(LogLocator(numticks=4))
         for ax in axes[1:]:
             ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
+        self.stress_label = ax_spine.text(
+            0.01, 0.05, "", color="C3", fontsize=7, ha="left", va="bottom", transform=ax_spine.transAxes
+        )
         self.title = fig.suptitle("", fontsize=9)
-        self._dynamic = [*self.shades, *references, *self.lines.values(), self.title]  # drawn in this order
+        shading = [*self.shades, *self.stress_shades, self.stress_label]  # the label on top of the dosing shade
+        self._dynamic = [*shading, *references, *self.lines.values(), self.title]  # drawn in this order
         for artist in self._dynamic:
             artist.set_animated(True)
         self._layout: tuple | None = None
@@ -663,6 +674,8 @@ class TeachingFigure:
         c1q = _mean(ds.c1q_level).values
         self.lines["activation"].set_data(t, _mean(ds.microglia_activation).values)
         self.lines["c1q"].set_data(t, c1q)
+        activity = _mean(ds.neuronal_activity).values if "neuronal_activity" in ds else np.array([])
+        self.lines["activity"].set_data(t if activity.size else [], activity)
         spines = _mean(ds.spine_density_relative).values
         self.lines["spines"].set_data(t, spines)
         nor = _mean(ds.nor_discrimination_index).values
@@ -674,19 +687,26 @@ class TeachingFigure:
         for shade in self.shades:
             shade.set_x(start if dosed else 0.0)
             shade.set_width(stop - start if dosed else 0.0)
+        cus = ds.attrs.get("teaching_stress_start_day", math.nan), ds.attrs.get("teaching_stress_stop_day", math.nan)
+        stressed = bool(np.isfinite(cus[0]) and np.isfinite(cus[1]))
+        for shade in self.stress_shades:
+            shade.set_x(cus[0] if stressed else 0.0)
+            shade.set_width(cus[1] - cus[0] if stressed else 0.0)
+        region = str(ds.attrs.get("region", "")).replace("_", " ")
         self.title.set_text(title or "")
         top = max(float(np.nanmax(conc_values)), 1e-6)
         self._layout = (
             14.0 * math.ceil(float(t[-1]) / 14.0 - 1e-9) if t[-1] > 0 else 1.0,  # x limit: whole fortnights
             10.0 ** max(0, math.ceil(math.log10(1.5 * top))),  # concentration: whole decades, at least 1 uM
-            max(4.0, math.ceil(float(np.nanmax(c1q)))),
+            max(4.0, math.ceil(max(float(np.nanmax(c1q)), float(np.nanmax(activity, initial=0.0))))),
             min(80.0, 10.0 * math.floor((float(np.nanmin(spines)) - 1.0) / 10.0)),
             max(110.0, 10.0 * math.ceil((float(np.nanmax(spines)) + 1.0) / 10.0)),
             max(0.35, 0.05 * math.ceil((float(np.nanmax(nor)) + 0.01) / 0.05)),
             parent,
             bool(others),
+            region if stressed else "",  # the activity line's label is static (drawn with the background)
         )
-        x_end, conc_top, glia_top, spine_low, spine_high, nor_top, _, _ = self._layout
+        x_end, conc_top, glia_top, spine_low, spine_high, nor_top, _, _, stress_region = self._layout
         ax_conc, _, ax_glia, ax_spine, ax_nor = self.axes
         ax_conc.set_xlim(0.0, x_end)
         ax_conc.set_ylim(1e-3 * min(1.0, conc_top), conc_top)
@@ -695,13 +715,16 @@ class TeachingFigure:
         ax_nor.set_ylim(-0.02, nor_top)
         self.labels["parent"].set_text(parent)
         self.labels["metabolites"].set_visible(bool(others))
+        self.labels["activity"].set_visible(stressed)
+        self.stress_label.set_text(f"red band: chronic unpredictable stress, {stress_region}" if stressed else "")
         return self
 
     def render(self) -> bool:
         """Draw the current state into the Agg buffer; returns True if the whole figure had to be redrawn.
 
         A full draw happens the first time and whenever an axis limit or a line label changed; otherwise the
-        cached background is restored and only the lines, the dosing shading and the title are drawn.
+        cached background is restored and only the lines, the dosing and CUS shading (with its label) and the title
+        are drawn.
         """
         canvas = self.figure.canvas
         full = self._background is None or self._layout != self._drawn_layout

@@ -1,4 +1,4 @@
-"""Classroom demo: one model per drug, varied live by dose, duration, genotype and microglia depletion.
+"""Classroom demo: one model per drug, varied live by dose, duration, genotype, microglia depletion and stress.
 
 Composing a Hydra configuration costs about half a second, far too slow for a slider. :class:`TeachingDemo`
 therefore composes each drug's configuration once (``_experiment``: :func:`sim.presets.from_overrides`), keeps the
@@ -6,6 +6,13 @@ resulting :class:`~sim.model.PruningModel`, and derives every variant with :func
 :class:`~sim.dosing.DosingRegimen` (dose, number of daily doses), a different :class:`~sim.genotype.Genotype` or
 :class:`~sim.microglia.MicrogliaDepletion`. Genotype and depletion options are themselves read from
 ``sim/configs/genotype/`` and ``sim/configs/depletion/`` once, so the demo never duplicates a parameter value.
+
+The stress switch (``stressed``) changes the stress stage and the brain region together, so each drug is composed
+a second time with the options of :data:`STRESS` (``stress=cus spines=prefrontal_cortex``): chronic unpredictable
+stress as configured in ``sim/configs/stress/cus.yaml`` (from day 0 for ``stress.duration_days``) in
+the medial prefrontal cortex, where [bollinger2020] measured that daily diazepam 1 mg/kg protects spines from
+stress through GABA-A — the opposite of its TSPO-driven pruning in healthy somatosensory cortex ([shi2022]).
+With the switch off the demo is exactly what it was before the switch existed.
 
 :func:`sim.analysis.summarize` turns a run into the handful of numbers a class discusses (largest spine loss,
 recovery day, peak occupancies, the novel-object-recognition score on the test day; re-exported here with
@@ -42,6 +49,9 @@ from sim.run import simulate_model
 GENOTYPES: dict[str, str] = {"WT": "wt", "TSPO-KO": "tspo_ko", "GABA-A-insensitive": "gabaa_bz_insensitive"}
 #: Depletion options: ``depleted`` flag -> option in ``sim/configs/depletion/``.
 DEPLETION: dict[bool, str] = {False: "none", True: "plx5622"}
+#: Stress switch: ``stressed`` flag -> options composed with each drug (``sim/configs/stress/``, ``spines/``):
+#: chronic unpredictable stress (CUS) and the medial prefrontal cortex where its spine loss was measured.
+STRESS: dict[bool, tuple[str, ...]] = {False: (), True: ("stress=cus", "spines=prefrontal_cortex")}
 
 
 def _experiment(overrides: list[str]):
@@ -106,8 +116,8 @@ class TeachingDemo:
         self.peak_offsets_h = tuple(float(v) for v in self.peak_offsets_h)
         if any(not 0 < v < self.output_step_h for v in self.peak_offsets_h):
             raise ValueError(f"peak_offsets_h = {self.peak_offsets_h!r} must lie strictly between 0 and output_step_h")
-        self._models: dict[str, PruningModel] = {}
-        self._engines: dict[str, Any] = {}
+        self._models: dict[tuple[str, bool], PruningModel] = {}  # (drug, stressed) -> composed model
+        self._engines: dict[tuple[str, bool], Any] = {}
         self._genotypes: dict[str, Any] = {}
         self._depletions: dict[str, Any] = {}
 
@@ -115,13 +125,15 @@ class TeachingDemo:
     def _compose(self, *overrides: str):
         return _experiment([f"species={self.species}", *self.overrides, *overrides])
 
-    def prepare(self, drugs: Iterable[str] = ("diazepam",)) -> TeachingDemo:
-        """Compose the configurations of ``drugs`` and of every genotype and depletion option now (~0.5 s each).
+    def prepare(self, drugs: Iterable[str] = ("diazepam",), stress: Iterable[bool] = (False, True)) -> TeachingDemo:
+        """Compose ``drugs`` (each with every ``stress`` switch state) and every genotype and depletion option now.
 
-        Later updates then only re-integrate. Returns ``self``.
+        Each composition takes about 0.5 s; later updates then only re-integrate. Returns ``self``.
         """
+        stress = tuple(stress)
         for drug in drugs:
-            self.base_model(drug)
+            for stressed in stress:
+                self.base_model(drug, stressed)
         for option in GENOTYPES.values():
             self._genotype(option)
         for option in DEPLETION.values():
@@ -135,16 +147,21 @@ class TeachingDemo:
         other._genotypes, other._depletions = self._genotypes, self._depletions
         return other
 
-    def base_model(self, drug: str) -> PruningModel:
-        """The model of ``drug`` as composed from the configuration files (cached)."""
-        if drug not in self._models:
-            cfg = self._compose(f"drug={drug}")
-            self._models[drug] = cfg.model()
+    def base_model(self, drug: str, stressed: bool = False) -> PruningModel:
+        """The model of ``drug`` as composed from the configuration files (cached), with the :data:`STRESS` options."""
+        key = (drug, bool(stressed))
+        if key not in self._models:
+            cfg = self._compose(f"drug={drug}", *STRESS[key[1]])
+            self._models[key] = cfg.model()
             tolerances = {k: v for k, v in (("rtol", self.rtol), ("atol", self.atol)) if v is not None}
-            self._engines[drug] = dataclasses.replace(cfg.engine, **tolerances) if tolerances else cfg.engine
+            self._engines[key] = dataclasses.replace(cfg.engine, **tolerances) if tolerances else cfg.engine
             self._genotypes.setdefault(cfg.genotype.name, cfg.genotype)
             self._depletions.setdefault(cfg.depletion.name, cfg.depletion)
-        return self._models[drug]
+        return self._models[key]
+
+    def stress_duration_days(self, drug: str = "diazepam") -> float:
+        """Length of the chronic-stress course of the stress switch [d], as configured (``stress.duration_days``)."""
+        return float(self.base_model(drug, stressed=True).stress.duration_days)
 
     def _genotype(self, option: str):
         if option not in self._genotypes:
@@ -164,9 +181,10 @@ class TeachingDemo:
         days: int = 7,
         genotype: str = "wt",
         depleted: bool = False,
+        stressed: bool = False,
         **regimen: Any,
     ) -> PruningModel:
-        """The model of ``drug`` with a once-daily regimen of ``days`` doses, a genotype and a depletion state.
+        """The model of ``drug`` with a once-daily regimen of ``days`` doses, a genotype, a depletion and stress state.
 
         Parameters
         ----------
@@ -180,12 +198,16 @@ class TeachingDemo:
             ``wt``, ``tspo_ko``, ``gabaa_bz_insensitive`` or a label of :data:`GENOTYPES`.
         depleted
             Microglia depleted with PLX5622 (``sim/configs/depletion/plx5622.yaml``) before dosing.
+        stressed
+            Chronic unpredictable stress in medial prefrontal cortex (:data:`STRESS`): the CUS course runs from
+            day 0 for ``stress.duration_days`` (``sim/configs/stress/cus.yaml``), independently of ``days``.
+            Off: stress-free somatosensory cortex, the region of [shi2022].
         **regimen
             Further :class:`~sim.dosing.DosingRegimen` fields (e.g. ``taper="percent"``), applied last.
         """
         if not days >= 1:
             raise ValueError(f"days = {days!r} is not allowed: give at least one daily dose")
-        base = self.base_model(drug)
+        base = self.base_model(drug, stressed)
         changes = {"dose_mg_per_kg": float(dose_mg_per_kg), "dose_mg": None, "start_day": 0.0, "stop_day": float(days)}
         changes.update(regimen)
         return dataclasses.replace(
@@ -214,24 +236,32 @@ class TeachingDemo:
         follow_up_days: float = 63.0,
         genotype: str = "wt",
         depleted: bool = False,
+        stressed: bool = False,
         **regimen: Any,
     ) -> xr.Dataset:
         """Simulate one setting: ``days`` daily doses, then ``follow_up_days`` drug-free days.
 
         Parameters are those of :meth:`model` plus ``follow_up_days`` [d], the withdrawal follow-up after the
-        last dosing day. Returns the usual result Dataset (``time`` in days) on the demo's grid (:meth:`times_h`), with the
-        settings in its attributes (``teaching_*``).
+        last dosing day. Returns the usual result Dataset (``time`` in days) on the demo's grid (:meth:`times_h`),
+        with the settings in its attributes (``teaching_*``; with ``stressed`` also the CUS window,
+        ``teaching_stress_start_day`` to ``teaching_stress_stop_day`` [d]).
         """
         if not follow_up_days >= 0:
             raise ValueError(f"follow_up_days = {follow_up_days!r} is not allowed: it must be >= 0")
-        model = self.model(drug, dose_mg_per_kg, days, genotype, depleted, **regimen)
+        stressed = bool(stressed)
+        model = self.model(drug, dose_mg_per_kg, days, genotype, depleted, stressed, **regimen)
         doses_h, _ = model.regimen.bolus_events(model.species.body_weight_kg, days + follow_up_days)
-        ds = simulate_model(model, self.times_h(days + follow_up_days, doses_h), self._engines[drug])
+        ds = simulate_model(model, self.times_h(days + follow_up_days, doses_h), self._engines[(drug, stressed)])
         ds.attrs.update(
             teaching_days=float(days),
             teaching_follow_up_days=float(follow_up_days),
             teaching_depleted=int(bool(depleted)),
+            teaching_stressed=int(stressed),
         )
+        if stressed:
+            ds.attrs.update(
+                teaching_stress_start_day=model.stress.start_day, teaching_stress_stop_day=model.stress.end_day
+            )
         return ds
 
 
@@ -241,6 +271,11 @@ def describe(ds: xr.Dataset) -> str:
     s = summary_values(ds)
     day = behaviour_test_day(ds)
     depleted = " + PLX5622" if ds.attrs.get("depletion", "none") != "none" else ""
+    stress = ""
+    if "teaching_stress_start_day" in ds.attrs:
+        region = str(ds.attrs.get("region", "")).replace("_", " ")
+        window = f"days {ds.attrs['teaching_stress_start_day']:g}-{ds.attrs['teaching_stress_stop_day']:g}"
+        stress = f", chronic stress (CUS, {window}), {region}"
     days = ds.attrs.get("teaching_days", day)
     if math.isnan(s["recovery_day"]):  # the loss never reached the threshold
         recovery = f"never more than {RECOVERY_THRESHOLD_PERCENT:g} % below baseline"
@@ -250,7 +285,7 @@ def describe(ds: xr.Dataset) -> str:
         recovery = f"within {RECOVERY_THRESHOLD_PERCENT:g} % of baseline again on day {s['recovery_day']:.0f}"
     return (
         f"{ds.attrs.get('drug', '')} {ds.attrs.get('dose_mg_per_kg', math.nan):g} mg/kg/day x {days:g} d, "
-        f"{ds.attrs.get('genotype', '')}{depleted}\nlowest spine density {s['lowest_spine_density']:.1f} % "
+        f"{ds.attrs.get('genotype', '')}{depleted}{stress}\nlowest spine density {s['lowest_spine_density']:.1f} % "
         f"(day {s['day_of_max_spine_loss']:.0f}), {recovery}; NOR index on day {day:g}: {s['nor_at_test']:.2f}"
     )
 
@@ -278,8 +313,9 @@ class LessonQuestion:
     """A question of the lesson plan (``docs/teaching.md``) and how the model answers it.
 
     ``quantity`` is a key of :func:`summary_values`, ``"<variable>@<day>"`` (the variable interpolated to that day
-    [d]) or ``"minimal_detectable_nor"`` / ``"minimal_detectable_alternation"`` (the smallest group difference a
-    10-vs-10 comparison detects, :meth:`sim.cognition.BehaviouralReadout.minimal_detectable_drop`).
+    [d]; ``@stress_end``: the last day of the stress switch's CUS course, as configured) or
+    ``"minimal_detectable_nor"`` / ``"minimal_detectable_alternation"`` (the smallest group difference a 10-vs-10
+    comparison detects, :meth:`sim.cognition.BehaviouralReadout.minimal_detectable_drop`).
     """
 
     key: str
@@ -292,6 +328,9 @@ class LessonQuestion:
 
 _HIGH = {"drug": "diazepam", "dose_mg_per_kg": 5.0, "days": 7, "follow_up_days": 63}
 _LOW = {"drug": "diazepam", "dose_mg_per_kg": 1.0, "days": 56, "follow_up_days": 84}
+#: Bollinger et al. 2020: diazepam 1 mg/kg daily during the 14 days of CUS (``tests/test_teaching.py`` checks that
+#: ``days`` is the configured CUS length); spines are read at the end of CUS (``@stress_end``).
+_CUS = {"drug": "diazepam", "dose_mg_per_kg": 1.0, "days": 14, "follow_up_days": 14, "stressed": True}
 
 #: The questions of ``docs/teaching.md`` with the settings (keyword arguments of :meth:`TeachingDemo.update`)
 #: that answer them.
@@ -396,6 +435,34 @@ LESSON: tuple[LessonQuestion, ...] = (
         "1",
         2,
     ),
+    LessonQuestion(
+        "Q13",
+        "no stress, diazepam 1 mg/kg/day x 14 d: spine loss on the test day (24 h after the last dose)",
+        _CUS | {"stressed": False},
+        "spine_loss_at_test",
+        "percent",
+    ),
+    LessonQuestion(
+        "Q13",
+        "CUS + vehicle: spine loss at the end of CUS",
+        _CUS | {"dose_mg_per_kg": 0.0},
+        "spine_loss_at_test@stress_end",
+        "percent",
+    ),
+    LessonQuestion(
+        "Q13",
+        "CUS + diazepam 1 mg/kg/day: spine loss at the end of CUS",
+        _CUS,
+        "spine_loss_at_test@stress_end",
+        "percent",
+    ),
+    LessonQuestion(
+        "Q13",
+        "GABA-A-insensitive, CUS + diazepam 1 mg/kg/day: spine loss at the end of CUS",
+        _CUS | {"genotype": "gabaa_bz_insensitive"},
+        "spine_loss_at_test@stress_end",
+        "percent",
+    ),
 )
 
 
@@ -408,10 +475,13 @@ def answer(demo: TeachingDemo, question: LessonQuestion) -> float:
         return cognition.minimal_detectable_drop(sd)
     ds = demo.update(**question.settings)
     if "@" in quantity:
-        name, day = quantity.split("@")
+        name, at = quantity.split("@")
+        if at == "stress_end" and "teaching_stress_stop_day" not in ds.attrs:
+            raise ValueError(f"quantity = {quantity!r} is not allowed without stress: set stressed=True")
+        day = ds.attrs["teaching_stress_stop_day"] if at == "stress_end" else float(at)
         if name == "spine_loss_at_test":
-            return deficit_at(ds, float(day))
-        return float(np.interp(float(day), ds.time.values, replicate_mean(ds[name]).values))
+            return deficit_at(ds, day)
+        return float(np.interp(day, ds.time.values, replicate_mean(ds[name]).values))
     return summary_values(ds)[quantity]
 
 
@@ -454,8 +524,10 @@ def lesson_markdown(demo: TeachingDemo | None = None) -> str:
         f"Generated by `python -m sim.teaching --write docs/teaching.md` with `TeachingDemo()` defaults: mouse, "
         f"output every {demo.output_step_h:g} h plus {', '.join(f'{o:g}' for o in demo.peak_offsets_h)} h after "
         f"each dose, solver rtol {demo.rtol:g} / atol {demo.atol:g}. Defaults of `update`: diazepam, 5 mg/kg/day, "
-        "7 days, 63 days follow-up, wild type, no depletion. Do not edit by hand; `tests/test_teaching.py` checks "
-        "these numbers against the model.\n\n" + markdown_table(lesson_answers(demo)) + f"\n{LESSON_MARKERS[1]}"
+        "7 days, 63 days follow-up, wild type, no depletion, no stress. Do not edit by hand; "
+        "`tests/test_teaching.py` checks these numbers against the model.\n\n"
+        + markdown_table(lesson_answers(demo))
+        + f"\n{LESSON_MARKERS[1]}"
     )
 
 
@@ -508,6 +580,9 @@ class TeachingApp:
                 options=list(GENOTYPES.items()), value="wt", description="genotype", style=style, layout=layout
             ),
             "depleted": widgets.Checkbox(value=False, description="microglia depleted (PLX5622)", style=style),
+            "stressed": widgets.Checkbox(
+                value=False, description="chronic stress (CUS, prefrontal cortex)", style=style, layout=layout
+            ),
         }
         self.status = widgets.HTML()
         self.image = widgets.Image(format="png")
@@ -565,6 +640,7 @@ __all__ = [
     "DEPLETION",
     "GENOTYPES",
     "LESSON",
+    "STRESS",
     "LessonQuestion",
     "TeachingApp",
     "TeachingDemo",

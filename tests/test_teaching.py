@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import sim
-from sim.analysis import max_deficit, recovery_day
+from sim.analysis import deficit_at, max_deficit, recovery_day
+from sim.run import simulate_model
 from sim.teaching import (
     GENOTYPES,
     TeachingDemo,
@@ -248,3 +251,106 @@ def test_answer_quantities(demo):
     mdd = answer(demo, LessonQuestion("X", "", base, "minimal_detectable_nor", "1"))
     cognition = demo.base_model("diazepam").cognition
     assert mdd == pytest.approx(cognition.minimal_detectable_drop(cognition.nor_between_animal_sd))
+
+
+# ---------------------------------------------------------------------------------------------- stress switch
+CUS = {"dose_mg_per_kg": 1.0, "days": 14, "follow_up_days": 14, "stressed": True}  # Bollinger et al. 2020
+
+
+def test_stress_switch_composes_cus_in_prefrontal_cortex_once(demo):
+    stressed, healthy = demo.model(stressed=True), demo.model()
+    composed = sim.presets.from_overrides(["stress=cus", "spines=prefrontal_cortex"])
+    assert stressed.stress == composed.stress and stressed.spines == composed.spines
+    assert stressed.spines.region == "prefrontal_cortex" and stressed.stress.start_day == 0.0
+    assert healthy.stress.name == "none" and healthy.spines.region == "somatosensory_cortex"
+    assert demo.base_model("diazepam", stressed=True) is demo.base_model("diazepam", stressed=True)  # composed once
+    assert demo.stress_duration_days() == composed.stress.duration_days
+    # the genotype, depletion and dosing of a stressed variant are the same objects/values as without stress
+    variant = demo.model(dose_mg_per_kg=2.5, days=3, genotype="tspo_ko", depleted=True, stressed=True)
+    plain = demo.model(dose_mg_per_kg=2.5, days=3, genotype="tspo_ko", depleted=True)
+    assert (variant.genotype, variant.depletion, variant.regimen) == (plain.genotype, plain.depletion, plain.regimen)
+
+
+@pytest.mark.parametrize("arm, dose", [("cus_vehicle", 0.0), ("cus_diazepam", 1.0)])
+def test_stress_switch_matches_the_bollinger_experiments(demo, arm, dose):
+    """The demo's stressed model is the packaged Bollinger et al. 2020 experiment (14 days, CUS from day 0)."""
+    ds = demo.update(**CUS | {"dose_mg_per_kg": dose, "follow_up_days": 0})
+    ref = reference(f"experiment=bollinger2020_{arm}")
+    assert float(ref.time[-1]) == float(ds.time[-1]) == demo.stress_duration_days()
+    ds = ds.sel(time=ref.time)
+    np.testing.assert_allclose(ds.spine_density_relative, ref.spine_density_relative, rtol=0, atol=SPINE_ATOL_PERCENT)
+    np.testing.assert_allclose(ds.gabaa_occupancy, ref.gabaa_occupancy, rtol=0, atol=OCCUPANCY_ATOL)
+    np.testing.assert_allclose(ds.neuronal_activity, ref.neuronal_activity, rtol=0, atol=OCCUPANCY_ATOL)
+
+
+def test_stress_switch_shows_both_findings(demo):
+    """Healthy cortex: diazepam prunes (TSPO). Stressed PFC: vehicle loses spines, diazepam protects via GABA-A."""
+    from sim.teaching import LESSON, LessonQuestion, answer
+
+    def loss(**settings):
+        ds = demo.update(**CUS | settings)
+        assert ds.attrs["teaching_stress_start_day"] == 0.0
+        assert ds.attrs["teaching_stress_stop_day"] == demo.stress_duration_days()
+        return deficit_at(ds, ds.attrs["teaching_stress_stop_day"])
+
+    vehicle, diazepam = loss(dose_mg_per_kg=0.0), loss()
+    insensitive = loss(genotype="gabaa_bz_insensitive")
+    assert vehicle > 5.0  # the calibrated CUS loss (sim/configs/stress/cus.yaml) is 12 %
+    assert diazepam < vehicle / 3.0  # Bollinger et al. 2020: diazepam blocks the CUS loss
+    assert insensitive >= vehicle  # no GABA-A action, no protection; the TSPO arm still prunes
+    healthy = demo.update(**CUS | {"stressed": False})
+    assert healthy.attrs["region"] == "somatosensory_cortex" and "neuronal_activity" not in healthy
+    assert deficit_at(healthy, 14.0) > 0.5  # the same dose prunes healthy cortex (TSPO), as in Shi et al. 2022
+    # the lesson reads the same numbers at the configured end of CUS; its dosing lasts as long as the CUS course
+    question = LessonQuestion("X", "", CUS | {"dose_mg_per_kg": 0.0}, "spine_loss_at_test@stress_end", "percent")
+    assert answer(demo, question) == vehicle
+    assert all(q.settings["days"] == demo.stress_duration_days() for q in LESSON if q.settings.get("stressed"))
+    with pytest.raises(ValueError, match="stressed=True"):
+        answer(demo, LessonQuestion("X", "", {"follow_up_days": 7}, "spine_loss_at_test@stress_end", "percent"))
+
+
+def test_stress_off_is_the_demo_as_before(demo):
+    """With the switch off the demo runs exactly the model it ran before the switch: drug composed alone."""
+    cfg = sim.presets.from_overrides(["species=mouse", "drug=diazepam"])
+    base = cfg.model()
+    regimen = dataclasses.replace(base.regimen, dose_mg_per_kg=2.5, dose_mg=None, start_day=0.0, stop_day=5.0)
+    model = dataclasses.replace(base, regimen=regimen)
+    doses_h, _ = regimen.bolus_events(base.species.body_weight_kg, 12.0)
+    engine = dataclasses.replace(cfg.engine, rtol=demo.rtol, atol=demo.atol)
+    before = simulate_model(model, demo.times_h(12.0, doses_h), engine)
+    now = demo.update(dose_mg_per_kg=2.5, days=5, follow_up_days=7, stressed=False)
+    xr.testing.assert_equal(now, before)  # every variable and value identical (attributes aside)
+    assert "teaching_stress_start_day" not in now.attrs and now.attrs["teaching_stressed"] == 0
+    assert "chronic stress" not in describe(now)
+
+
+def test_figure_shows_the_stress_window_and_region(demo):
+    from sim.plotting import TeachingFigure
+
+    fig = TeachingFigure()
+    ds = demo.update(**CUS)
+    fig.update(ds, title=describe(ds))
+    assert fig.render() is True
+    days = demo.stress_duration_days()
+    assert f"chronic stress (CUS, days 0-{days:g}), prefrontal cortex" in fig.title.get_text()
+    assert "prefrontal cortex" in fig.stress_label.get_text()
+    assert all((shade.get_x(), shade.get_width()) == (0.0, days) for shade in fig.stress_shades)
+    np.testing.assert_allclose(fig.lines["activity"].get_ydata(), ds.neuronal_activity)
+    assert fig.labels["activity"].get_visible()
+    fig.update(demo.update(**CUS | {"stressed": False}))  # switch off: no band, no activity, full redraw
+    assert fig.render() is True
+    assert fig.stress_shades[0].get_width() == 0.0 and fig.stress_label.get_text() == ""
+    assert len(fig.lines["activity"].get_ydata()) == 0 and not fig.labels["activity"].get_visible()
+
+
+def test_app_has_the_stress_switch(demo):
+    pytest.importorskip("ipywidgets")
+    from sim.teaching import TeachingApp
+
+    app = TeachingApp(demo)
+    assert app.controls["stressed"].value is False and "prefrontal cortex" in app.controls["stressed"].description
+    ds = app.set(dose_mg_per_kg=1.0, days=14, follow_up_days=14)
+    assert ds.attrs["region"] == "somatosensory_cortex"
+    app.controls["stressed"].value = True  # ticking the box re-simulates the stressed PFC model
+    assert app.dataset.attrs["region"] == "prefrontal_cortex" and "neuronal_activity" in app.dataset
+    assert "prefrontal cortex" in app.figure.title.get_text()

@@ -214,6 +214,7 @@ def bisect(gap: Callable[[np.ndarray], np.ndarray], low: float, high: float, n: 
 def sample(seed: int, n_draws: int | None = None, variant: str | None = None, progress: bool = False) -> xr.Dataset:
     """Draw the assumptions and solve the two free stress parameters for each posterior draw (see the module)."""
     start = time.perf_counter()
+    git = git_state()  # the code that runs, recorded before the (long) solve
     base = posterior.load(variant)
     spec = targets.VARIANTS[base.attrs["variant"]]
     shi = posterior.draws(base)  # every draw, flattened over chains, in file order
@@ -269,6 +270,7 @@ def sample(seed: int, n_draws: int | None = None, variant: str | None = None, pr
             "gabaa_ec50_not_bracketed": int((feasible & ok_gain & ~ok_ec50).sum()),
         },
         "run_time_s": time.perf_counter() - start,
+        "git": git,
     }
     return to_dataset(base, spec, values, info, seed, runs.engine)
 
@@ -302,7 +304,7 @@ def to_dataset(
         data[f"achieved_{arm}_loss_percent"] = xr.Variable(
             "draw", column, {"units": "%", "long_name": f"{arm.replace('_', ' + ')} spine loss of the solved draw"}
         )
-    commit, dirty = git_state()
+    commit, dirty = info.get("git") or git_state()
     ds = xr.Dataset(data, coords={"draw": np.arange(info["source_draw"].size)})
     ds["draw"].attrs.update(units="1", long_name="conditional draw")
     ds.attrs = {

@@ -69,6 +69,11 @@ BAD_INPUT = {
     "unknown_drug": (["drug=valium"], ["drug", "valium", "diazepam", "xbd173"]),
     "unknown_genotype": (["genotype=nude"], ["genotype", "nude", "wt", "tspo_ko"]),
     "unknown_species": (["species=dog"], ["species", "dog", "mouse", "human"]),
+    "unknown_sex": (["sex=other"], ["sex", "other", "female, male"]),
+    "stress_after_the_run": (
+        ["experiment=bollinger2020_cus_vehicle", "stress.start_day=30"],
+        ["stress.start_day = 30", "duration_days = 14"],
+    ),
     "no_pk_for_pair": (["drug=xbd173", "species=human"], ["pk", "xbd173_human", "xbd173_mouse"]),
     "typo": (["microglia.c1q_gian=3"], ["microglia.c1q_gian", "c1q_gain"]),
     "wrong_type": (["regimen.interval_h=abc"], ["regimen.interval_h", "abc", "Float"]),

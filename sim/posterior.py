@@ -30,7 +30,7 @@ from sim.presets import from_overrides
 
 #: Context and version of the packaged conditional posterior (stress=cus); the version is part of the file name.
 CONDITIONAL_CONTEXT = "cus"
-CONDITIONAL_VERSION = 1
+CONDITIONAL_VERSION = 2
 
 #: A loss below this [percent] counts as "no effect" (the study's "back to baseline", :data:`targets.RECOVERED_PERCENT`).
 NO_EFFECT_PERCENT = targets.RECOVERED_PERCENT

@@ -8,7 +8,8 @@ For every posterior draw :math:`\theta_i` this module
 
 1. draws the stated assumptions of the arm (:data:`ASSUMPTIONS`): the size of the CUS + vehicle loss, where the
    CUS + diazepam loss lies between "diazepam's TSPO loss alone" and "a third of the CUS loss" (the finding), the
-   activity rise under CUS, the CSF1 half-life and the female CSF1 response;
+   activity rise under CUS, the CSF1 half-life and the female CSF1 response (its range cut, per draw, where females
+   would lose 2 % of their spines: the finding is "unaltered");
 2. solves the two free parameters so that draw :math:`i` meets its two losses after 14 days of CUS (vectorised
    bisection over all draws at once with the batch engine, :class:`~sim.engines.batch.BatchEngine`: each step is one
    integration of every draw);
@@ -140,9 +141,17 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "uniform",
         (0.0, 0.25),
         "[woodburn2021]: female PFC spines and microglial phagocytosis markers unaltered by 14 or 28 d of CUS; "
-        "assumption: a response up to a quarter of the male one could go undetected",
+        "assumption: a response up to a quarter of the male one could go undetected; per draw the range is cut at "
+        "the response that would cost females 2 % of their spines after 14 d (the finding: unaltered)",
     ),
 )
+
+
+ASSUMPTIONS_BY_NAME = {a.name: a for a in ASSUMPTIONS}
+
+#: Female spine loss after 14 d of CUS below which the density counts as "unaltered" [percent] ([woodburn2021];
+#: the study's "back to baseline" threshold of the Shi et al. targets, :data:`sim.targets.RECOVERED_PERCENT`).
+FEMALE_UNALTERED_PERCENT = targets.RECOVERED_PERCENT
 
 
 # ---------------------------------------------------------------------------------------------------- batch runs
@@ -244,8 +253,18 @@ def sample(seed: int, n_draws: int | None = None, variant: str | None = None, pr
         return runs.deficits(values, ["cus_vehicle"], control=control)["cus_vehicle"] - target_vehicle
 
     gain, ok_gain = bisect(vehicle_gap, *BRACKETS["stress.csf1_gain"], n)
-    log("solving stress.gabaa_ec50")
     safe_gain = np.where(ok_gain, gain, 1e-3)  # rejected draws still need a valid value while solving the rest
+    log("cutting the female response at a 2 % loss")
+
+    def female_gap(response: np.ndarray) -> np.ndarray:
+        values = {**shi, **stress, "stress.csf1_gain": safe_gain, "stress.female_csf1_response": response}
+        return runs.deficits(values, ["cus_vehicle"], ["sex=female"], control)["cus_vehicle"] - FEMALE_UNALTERED_PERCENT
+
+    limit, ok_limit = bisect(female_gap, 1e-4, 1.0, n)
+    widest = ASSUMPTIONS_BY_NAME["stress.female_csf1_response"].bounds[1]
+    cut = np.where(ok_limit, np.minimum(limit, widest), widest) / widest  # sampled U(0, 0.25) -> U(0, min(0.25, limit))
+    stress["stress.female_csf1_response"] = stress["stress.female_csf1_response"] * cut
+    log("solving stress.gabaa_ec50")
 
     def diazepam_gap(ec50: np.ndarray) -> np.ndarray:
         values = {**shi, **stress, "stress.csf1_gain": safe_gain, "stress.gabaa_ec50": ec50}
@@ -257,6 +276,7 @@ def sample(seed: int, n_draws: int | None = None, variant: str | None = None, pr
     solved = {"stress.csf1_gain": gain, "stress.gabaa_ec50": ec50}
     values = {k: v[keep] for k, v in {**shi, **stress, **solved}.items()}
     achieved = runs.deficits(values, ["cus_vehicle", "cus_diazepam", "control_diazepam"])
+    achieved["female_cus_vehicle"] = runs.deficits(values, ["cus_vehicle"], ["sex=female"])["cus_vehicle"]
     log(f"kept {int(keep.sum())} of {n} draws")
     info = {
         "source_draw": index[keep],
@@ -300,9 +320,15 @@ def to_dataset(
     data["protection_position"] = xr.Variable(
         "draw", info["protection_position"], {"units": "1", "long_name": "sampled position of the protected loss"}
     )
+    words = {
+        "cus_vehicle": "CUS + vehicle",
+        "cus_diazepam": "CUS + diazepam",
+        "control_diazepam": "control + diazepam",
+        "female_cus_vehicle": "female CUS + vehicle",
+    }
     for arm, column in info["achieved"].items():
         data[f"achieved_{arm}_loss_percent"] = xr.Variable(
-            "draw", column, {"units": "%", "long_name": f"{arm.replace('_', ' + ')} spine loss of the solved draw"}
+            "draw", column, {"units": "%", "long_name": f"{words[arm]} spine loss of the solved draw (end of CUS)"}
         )
     commit, dirty = info.get("git") or git_state()
     ds = xr.Dataset(data, coords={"draw": np.arange(info["source_draw"].size)})
@@ -366,10 +392,12 @@ def summary(ds: xr.Dataset) -> str:
         lines.append(f"| `{key}` | {v.attrs['units']} | {role} | {mid:.4g} | {lo:.3g}-{hi:.3g} | {source} |")
     err_v = np.abs(ds["achieved_cus_vehicle_loss_percent"] - ds["cus_loss_percent"]).max()
     err_d = np.abs(ds["achieved_cus_diazepam_loss_percent"] - ds["cus_diazepam_loss_percent"]).max()
+    female = float(ds["achieved_female_cus_vehicle_loss_percent"].max())
     lines += [
         "",
         f"Largest miss of the solved draws: CUS + vehicle {float(err_v):.2g} %, CUS + diazepam {float(err_d):.2g} % "
-        "(percentage points).",
+        f"(percentage points); largest female CUS + vehicle loss {female:.3g} % (cut at "
+        f"{FEMALE_UNALTERED_PERCENT:g} %).",
     ]
     return "\n".join(lines) + "\n"
 

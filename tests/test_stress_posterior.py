@@ -61,6 +61,8 @@ def test_the_file_is_the_current_version_and_keeps_the_base_draws(cond):
 def test_every_kept_draw_meets_its_sampled_targets(cond):
     np.testing.assert_allclose(cond["achieved_cus_vehicle_loss_percent"], cond["cus_loss_percent"], atol=1e-4)
     np.testing.assert_allclose(cond["achieved_cus_diazepam_loss_percent"], cond["cus_diazepam_loss_percent"], atol=1e-3)
+    # females ([woodburn2021]: unaltered): the sampled response never costs them 2 % of their spines
+    assert float(cond["achieved_female_cus_vehicle_loss_percent"].max()) < stress_posterior.FEMALE_UNALTERED_PERCENT
     # the finding: CUS + diazepam loses at most a third of CUS + vehicle, and at least diazepam's TSPO loss
     assert np.all(cond["cus_diazepam_loss_percent"] <= cond["cus_loss_percent"] / 3.0 + 1e-9)
     assert np.all(cond["achieved_cus_diazepam_loss_percent"] >= cond["achieved_control_diazepam_loss_percent"] - 1e-6)

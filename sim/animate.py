@@ -210,7 +210,7 @@ def save_dendrite_gif(
     ghosts = ax.scatter([], [], s=[], zorder=5, color=SHAFT_COLOUR, alpha=0.35, edgecolors="none")
     clock = ax.text(0.0, 1.0, "", transform=ax.transAxes, fontsize=11, fontweight="bold", va="bottom")
     phase = ax.text(1.0, 1.0, "", transform=ax.transAxes, fontsize=10, ha="right", va="bottom")
-    drug = f"{model.drug.name} {model.regimen.dose_mg_per_kg:g} mg/kg"
+    drug = f"{model.drug.name} {model.regimen.dose_per_kg(model.species.body_weight_kg):.3g} mg/kg"
     legend = [
         Line2D([], [], marker="o", ls="", color=UNTAGGED_COLOUR, label="spine"),
         Line2D([], [], marker="o", ls="", color=TAGGED_COLOUR, label="C1q-tagged"),

@@ -35,7 +35,12 @@ from sim.core.params import ConfigError
 from sim.core.stage import GROUPS, stage_classes
 from sim.drug import Compound
 from sim.engines import ENGINES
-from sim.library import config_dir, is_calibration_path, load_calibration_file  # config_dir is defined there
+from sim.library import (  # config_dir is defined there
+    config_dir,
+    is_calibration_path,
+    load_calibration_file,
+    missing_kinetics,
+)
 from sim.pk import CompoundPK
 from sim.run import RunConfig
 
@@ -373,7 +378,9 @@ def user_error(error: BaseException) -> str | None:
         group, _, option = (error.missing_cfg_file or "").rpartition("/")
         if not group:
             return str(error).splitlines()[0]
-        hint = " (pk is <drug>_<species>: no kinetics for this drug in this species)" if group == "pk" else ""
+        if group == "pk" and "_" in option:  # pk is <drug>_<species>: no kinetics of this drug in this species
+            return str(missing_kinetics(*option.rsplit("_", 1)))
+        hint = ""
         return f"{group} = {option!r} is not allowed: choose one of {_options(error.options)}{hint}"
     if isinstance(error, OverrideParseException):
         return f"cannot parse the override {error.override!r}: {error.message}"

@@ -26,6 +26,21 @@ ROUTES = ("iv", "ip", "sc", "oral", "drinking_water")
 TAPERS = ("none", "step", "percent")
 
 
+def check_dose_unit(regimen: DosingRegimen) -> None:
+    """Refuse a regimen that sets both or neither of ``dose_mg_per_kg`` and ``dose_mg`` (one line, both keys)."""
+    per_kg, mg = regimen.dose_mg_per_kg, regimen.dose_mg
+    if per_kg is not None and mg is not None:
+        raise ConfigError(
+            f"regimen.dose_mg_per_kg = {per_kg!r} and regimen.dose_mg = {mg!r} are both set: give the dose in exactly "
+            "one unit; add regimen.dose_mg=null to use mg/kg, or regimen.dose_mg_per_kg=null to use mg"
+        )
+    if per_kg is None and mg is None:
+        raise ConfigError(
+            "neither regimen.dose_mg_per_kg nor regimen.dose_mg is set: give the dose in exactly one unit, e.g. "
+            "regimen.dose_mg_per_kg=5 (mg/kg) or regimen.dose_mg=10 (mg, converted with species.body_weight_kg)"
+        )
+
+
 @register_stage("regimen")
 @dataclass
 class DosingRegimen:
@@ -36,6 +51,12 @@ class DosingRegimen:
     administrations by their 0-based index. A taper lowers each administration from ``taper_start_day`` on:
     ``step`` by ``taper_step_mg_per_kg`` and ``percent`` by ``taper_percent`` % of the current dose, once every
     ``taper_every_days``.
+
+    The dose per administration is given in exactly one unit: ``dose_mg_per_kg`` (any species) or ``dose_mg``
+    (converted with ``species.body_weight_kg``); both are null in the schema and the regimen or experiment file sets
+    one. Setting both, or neither, is refused. ``dose_amounts_mg_per_kg`` and ``taper_step_mg_per_kg`` are always in
+    mg/kg. Clock times are not modelled: time zero is the first dose of ``start_day = 0``, and ``interval_h = 8`` or
+    ``12`` gives three or two doses a day from it.
 
     A run refuses a regimen whose largest daily amount exceeds the plausible maximum daily dose of its drug in its
     species (``sim/configs/limits/max_daily_dose.yaml``, checked by :func:`sim.checks.check_plausible_dose`) unless
@@ -49,17 +70,20 @@ class DosingRegimen:
         source="assumption: the route of [shi2022] is not verified ([alzforum2022] says the mice were 'fed' diazepam); "
         "an i.p. bolus is the common laboratory route",
     )
-    dose_mg_per_kg: float = param(
-        5.0,
+    dose_mg_per_kg: float | None = param(
+        None,
         units="mg/kg",
-        long_name="dose per administration (per day for drinking water)",
-        source="[shi2022] as reported by [alzforum2022] and [pz2022]: 5 mg/kg/day for 1 week (high dose)",
+        long_name="dose per administration per kg body weight (per day for drinking water); set this or dose_mg",
+        source="assumption: null in the schema; the regimen or experiment file sets it or dose_mg (the mouse files "
+        "follow [shi2022] as reported by [alzforum2022] and [pz2022]: 5 mg/kg/day for 1 week, high dose)",
     )
     dose_mg: float | None = param(
         None,
         units="mg",
-        long_name="absolute dose per administration (humans); overrides dose_mg_per_kg using the species body weight",
-        source="assumption: unset (user setting); the dose follows dose_mg_per_kg",
+        long_name="absolute dose per administration (per day for drinking water), converted with the species body "
+        "weight; set this or dose_mg_per_kg",
+        source="assumption: null in the schema; the regimen or experiment file sets it or dose_mg_per_kg (the human "
+        "regimen files cite their label in regimen.source)",
     )
     interval_h: float = param(
         24.0,
@@ -133,6 +157,10 @@ class DosingRegimen:
         source="assumption: 12:12 light cycle with time zero at lights on",
     )
 
+    source: str = param(
+        "", units="", long_name="citation or assumption behind this regimen (dose, interval, duration)", source=""
+    )
+
     allow_implausible_dose: bool = param(
         False,
         units="",
@@ -144,9 +172,8 @@ class DosingRegimen:
     def __post_init__(self) -> None:
         check_choice(self, "route", ROUTES)
         check_choice(self, "taper", TAPERS)
-        check_positive(self, "dose_mg_per_kg", allow_zero=True)
-        if self.dose_mg is not None:
-            check_positive(self, "dose_mg", allow_zero=True)
+        check_dose_unit(self)
+        check_positive(self, self.dose_key.split(".")[1], allow_zero=True)
         check_positive(self, "interval_h", "taper_every_days")
         check_positive(self, "start_day", allow_zero=True)
         check_positive(self, "stop_day", allow_inf=True)
@@ -169,6 +196,11 @@ class DosingRegimen:
         for i, day in enumerate(self.dose_days):
             if not isinstance(day, (int, float)) or not math.isfinite(day) or day < 0:
                 raise ConfigError(f"regimen.dose_days[{i}] = {day!r} is not allowed: days must be finite and >= 0")
+        if self.dose_amounts_mg_per_kg and self.dose_mg is not None:
+            raise ConfigError(
+                f"regimen.dose_amounts_mg_per_kg = {self.dose_amounts_mg_per_kg!r} is not allowed with regimen.dose_mg "
+                f"= {self.dose_mg!r}: the amounts are in mg/kg; set regimen.dose_mg=null and regimen.dose_mg_per_kg"
+            )
         if self.dose_amounts_mg_per_kg and len(self.dose_amounts_mg_per_kg) != len(self.dose_days):
             raise ConfigError(
                 f"regimen.dose_amounts_mg_per_kg has {len(self.dose_amounts_mg_per_kg)} entries but regimen.dose_days "
@@ -183,11 +215,30 @@ class DosingRegimen:
             raise ConfigError("regimen.dose_days is not allowed with route=drinking_water: intake is continuous")
 
     # ------------------------------------------------------------------ schedule
+    @property
+    def dose_key(self) -> str:
+        """The key the dose is given by: ``"regimen.dose_mg"`` or ``"regimen.dose_mg_per_kg"``."""
+        return "regimen.dose_mg" if self.dose_mg is not None else "regimen.dose_mg_per_kg"
+
     def dose_per_kg(self, body_weight_kg: float) -> float:
         """Dose per administration before tapers [mg/kg]: ``dose_mg / body_weight_kg`` if set, else ``dose_mg_per_kg``."""
         if self.dose_mg is not None:
             return self.dose_mg / body_weight_kg
         return self.dose_mg_per_kg
+
+    def dose_attributes(self, body_weight_kg: float) -> dict[str, float | str]:
+        """The resolved dose per administration in both units, for a result's attributes.
+
+        ``dose_mg_per_kg`` [mg/kg] and ``dose_mg`` [mg for ``body_weight_kg``], the body weight [kg] and which key set
+        the dose (``dose_set_by``).
+        """
+        per_kg = float(self.dose_per_kg(body_weight_kg))
+        return {
+            "dose_mg_per_kg": per_kg,
+            "dose_mg": float(self.dose_mg) if self.dose_mg is not None else per_kg * float(body_weight_kg),
+            "body_weight_kg": float(body_weight_kg),
+            "dose_set_by": self.dose_key,
+        }
 
     def _tapered(self, dose: float, day: float) -> float:
         if self.taper == "none" or day < self.taper_start_day:
@@ -218,8 +269,6 @@ class DosingRegimen:
         if self.dose_days and self.dose_amounts_mg_per_kg:
             order = np.argsort(self.dose_days, kind="stable")
             base = np.asarray(self.dose_amounts_mg_per_kg, dtype=float)[order]
-            if self.dose_mg is not None:
-                base = base / body_weight_kg
         else:
             base = np.full(days.size, self.dose_per_kg(body_weight_kg))
         base = base[: days.size]

@@ -416,16 +416,32 @@ def _final_package(parent: str, package: str) -> str:
     return joined if index == -1 else joined[index + len("_global_") + 1 :]
 
 
+def missing_kinetics(drug: str, species: str, root: Path | None = None) -> ConfigError:
+    """The one-line refusal of ``drug`` in ``species`` without a ``pk/<drug>_<species>`` file.
+
+    Names the drugs that have kinetics in ``species`` and the species that have kinetics of ``drug`` (with their
+    ``pk`` options), so the user sees both ways out.
+    """
+    pairs = [tuple(o.rsplit("_", 1)) for o in _options("pk", root) if "_" in o]
+    drugs = sorted(d for d, s in pairs if s == species)
+    have = [s for d, s in pairs if d == drug]
+    where_known = (
+        f"{drug} has kinetics in: {', '.join(f'{s} (pk={drug}_{s})' for s in have)}"
+        if have
+        else f"no species has kinetics of {drug}"
+    )
+    in_species = f"drugs with {species} kinetics: {', '.join(drugs)}" if drugs else f"no drug has {species} kinetics"
+    return ConfigError(
+        f"pk = '{drug}_{species}' is not allowed: there are no kinetics of {drug} in {species} ({in_species}; "
+        f"{where_known})"
+    )
+
+
 def _unknown_option(group: str, option: str, state: _State, where: str) -> ConfigError:
     if group == "pk" and isinstance(state.known.get("drug"), str) and isinstance(state.known.get("species"), str):
         drug, species = state.known["drug"], state.known["species"]
         if option == f"{drug}_{species}":
-            have = [o[len(drug) + 1 :] for o in _options("pk", state.root) if o.startswith(f"{drug}_")]
-            have = [s for s in have if s in _options("species", state.root)]
-            where_known = f"species with kinetics of {drug}: {', '.join(have)}" if have else "no species has any"
-            return ConfigError(
-                f"pk = {option!r} is not allowed: there are no kinetics of {drug} in {species} ({where_known})"
-            )
+            return missing_kinetics(drug, species, state.root)
     if not (state.root / group).is_dir():
         return ConfigError(f"{where}: there is no config group {group!r}")
     return ConfigError(f"{group} = {option!r} is not allowed: choose one of {', '.join(_options(group, state.root))}")

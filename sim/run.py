@@ -373,7 +373,7 @@ def model_attributes(model: PruningModel) -> dict[str, Any]:
         "sex": model.sex.name,
         "region": model.spines.region,
         "route": model.regimen.route,
-        "dose_mg_per_kg": float(model.regimen.dose_per_kg(model.species.body_weight_kg)),
+        **model.regimen.dose_attributes(model.species.body_weight_kg),  # dose in mg/kg and mg, and the key that set it
         "dosing_start_day": first,
         "dosing_stop_day": last,
         "depletion": model.depletion.name,

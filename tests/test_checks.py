@@ -27,7 +27,7 @@ def model():
     ],
 )
 def test_drug_outside_the_simulated_window_is_refused(model, regimen, key):
-    model = dataclasses.replace(model, regimen=DosingRegimen(**regimen))
+    model = dataclasses.replace(model, regimen=DosingRegimen(**{"dose_mg_per_kg": 5.0, **regimen}))
     with pytest.raises(ConfigError, match=key):
         sim.simulate(model)
 
@@ -69,7 +69,7 @@ def test_runs_too_large_are_refused_before_allocating(model, settings, words):
 
 
 def test_a_tiny_dosing_interval_is_refused(model):
-    model = dataclasses.replace(model, regimen=DosingRegimen(interval_h=1e-6))
+    model = dataclasses.replace(model, regimen=DosingRegimen(dose_mg_per_kg=5.0, interval_h=1e-6))
     with pytest.raises(ConfigError, match=r"regimen.interval_h = 1e-06 .* administrations"):
         sim.simulate(model)
 

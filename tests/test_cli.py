@@ -74,7 +74,14 @@ BAD_INPUT = {
         ["experiment=bollinger2020_cus_vehicle", "stress.start_day=30"],
         ["stress.start_day = 30", "duration_days = 14"],
     ),
-    "no_pk_for_pair": (["drug=xbd173", "species=human"], ["pk", "xbd173_human", "xbd173_mouse"]),
+    "no_pk_for_pair": (
+        ["drug=pk11195", "species=human"],
+        ["pk = 'pk11195_human'", "drugs with human kinetics: alprazolam,", "diazepam", "pk11195_mouse"],
+    ),
+    "both_dose_units": (
+        ["species=human", "regimen=human_daily_oral", "regimen.dose_mg_per_kg=0.2"],
+        ["regimen.dose_mg_per_kg = 0.2", "regimen.dose_mg = 10.0", "both set", "regimen.dose_mg=null"],
+    ),
     "typo": (["microglia.c1q_gian=3"], ["microglia.c1q_gian", "c1q_gain"]),
     "wrong_type": (["regimen.interval_h=abc"], ["regimen.interval_h", "abc", "Float"]),
     "unknown_route": (["regimen.route=nasal"], ["regimen.route", "nasal", "drinking_water"]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,7 +84,8 @@ def test_every_shipped_experiment_is_plausible(name):
     run = presets.experiment(name)
     model = run.model()
     assert check_plausible_dose(model, run.duration_days, limit_of(model)) == ""
-    if model.drug.name == "diazepam" and model.regimen.dose_mg_per_kg > 0:  # the check is live for these
+    dose = model.regimen.dose_per_kg(model.species.body_weight_kg)
+    if model.drug.name == "diazepam" and model.species.name == "mouse" and dose > 0:  # the check is live for these
         assert limit_of(model)["value"] == MOUSE_LIMIT
 
 
@@ -190,10 +192,14 @@ def test_missed_doses_lower_the_amount_of_every_24_h_window_they_fall_in(mouse):
 
 
 def test_explicit_amounts_count_not_the_nominal_dose(mouse):
-    amounts = with_regimen(mouse, dose_days=[0.0, 1.0, 2.0], dose_amounts_mg_per_kg=[11.0, 77.0, 13.0], stop_day=3.0)
+    amounts = with_regimen(
+        mouse, dose_mg_per_kg=1.0, dose_days=[0.0, 1.0, 2.0], dose_amounts_mg_per_kg=[11.0, 77.0, 13.0], stop_day=3.0
+    )
     with pytest.raises(ConfigError, match=r"regimen\.dose_amounts_mg_per_kg = \[11\.0, 77\.0, 13\.0\] .* 77 mg/kg/day"):
         check(amounts)
-    same_day = with_regimen(mouse, dose_days=[4.0, 4.5], dose_amounts_mg_per_kg=[40.0, 41.0], stop_day=5.0)
+    same_day = with_regimen(
+        mouse, dose_mg_per_kg=1.0, dose_days=[4.0, 4.5], dose_amounts_mg_per_kg=[40.0, 41.0], stop_day=5.0
+    )
     assert largest_daily_amount_mg_per_kg(same_day.regimen, 0.025, 70.0) == pytest.approx(81.0)
 
 
@@ -226,7 +232,9 @@ def test_drinking_water_counts_the_intake_of_each_day(mouse):
 
 
 def test_only_doses_inside_the_run_count(mouse):
-    late = with_regimen(mouse, dose_days=[1.0, 9.0], dose_amounts_mg_per_kg=[6.0, 99.0], stop_day=10.0)
+    late = with_regimen(
+        mouse, dose_mg_per_kg=1.0, dose_days=[1.0, 9.0], dose_amounts_mg_per_kg=[6.0, 99.0], stop_day=10.0
+    )
     assert check(late, duration_days=8.5) == ""
     with pytest.raises(ConfigError, match="99 mg/kg/day"):
         check(late, duration_days=10.0)
@@ -234,4 +242,21 @@ def test_only_doses_inside_the_run_count(mouse):
 
 def test_the_override_must_be_a_boolean():
     with pytest.raises(ConfigError, match="regimen.allow_implausible_dose = 'yes' is not allowed"):
-        DosingRegimen(allow_implausible_dose="yes")
+        DosingRegimen(dose_mg_per_kg=1.0, allow_implausible_dose="yes")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "daily"),
+    [
+        (["regimen.dose_mg=15"], r"regimen\.dose_mg = 15\.0", "45 mg/day"),  # 15 mg three times daily
+        (["regimen.dose_mg=null", "regimen.dose_mg_per_kg=0.2"], r"regimen\.dose_mg_per_kg = 0\.2", "42 mg/day"),
+    ],
+)
+def test_a_human_regimen_above_the_label_maximum_is_refused_in_mg_and_in_mg_per_kg(overrides, key, daily):
+    """Diazepam 5 mg three times daily raised above the Valium label's 40 mg/day, given in mg or in mg/kg (70 kg)."""
+    run = presets.experiment("human_diazepam_5mg_tid", overrides)
+    with pytest.raises(ConfigError) as refused:
+        check(run.model(), run.duration_days)
+    message = str(refused.value)
+    assert re.search(key, message) and daily in message and "40 mg/day" in message and "[valium_label]" in message
+    assert check(presets.experiment("human_diazepam_5mg_tid", ["regimen.dose_mg=13"]).model()) == ""  # 39 mg/day

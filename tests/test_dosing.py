@@ -20,26 +20,28 @@ def test_daily_schedule_stops_before_stop_day():
 
 
 def test_interval_schedule_with_offset_start():
-    times, _ = DosingRegimen(interval_h=12.0, start_day=1.0, stop_day=3.0).bolus_events()
+    times, _ = DosingRegimen(dose_mg_per_kg=5.0, interval_h=12.0, start_day=1.0, stop_day=3.0).bolus_events()
     np.testing.assert_array_equal(times, [24.0, 36.0, 48.0, 60.0])
 
 
 def test_interval_that_does_not_divide_a_day():
     # 8-hourly for one day: 0, 8, 16 h; the 4th dose would be at 24 h = stop_day (exclusive).
-    times, _ = DosingRegimen(interval_h=8.0, start_day=0.0, stop_day=1.0).bolus_events()
+    times, _ = DosingRegimen(dose_mg_per_kg=5.0, interval_h=8.0, start_day=0.0, stop_day=1.0).bolus_events()
     np.testing.assert_allclose(times, [0.0, 8.0, 16.0], rtol=0, atol=1e-12)
     # a stop just after a dose time keeps that dose
-    times, _ = DosingRegimen(interval_h=24.0, start_day=0.0, stop_day=2.001).bolus_events()
+    times, _ = DosingRegimen(dose_mg_per_kg=5.0, interval_h=24.0, start_day=0.0, stop_day=2.001).bolus_events()
     np.testing.assert_array_equal(times, [0.0, 24.0, 48.0])
 
 
 def test_events_after_end_day_are_dropped():
-    times, _ = DosingRegimen(interval_h=24.0, stop_day=7.0).bolus_events(end_day=3.0)
+    times, _ = DosingRegimen(dose_mg_per_kg=5.0, interval_h=24.0, stop_day=7.0).bolus_events(end_day=3.0)
     np.testing.assert_array_equal(times, [0.0, 24.0, 48.0])
 
 
 def test_explicit_dose_days_and_amounts_are_sorted_together():
-    reg = DosingRegimen(dose_days=[3.0, 0.5, 1.0], dose_amounts_mg_per_kg=[3.0, 0.5, 1.0], stop_day=10.0)
+    reg = DosingRegimen(
+        dose_mg_per_kg=5.0, dose_days=[3.0, 0.5, 1.0], dose_amounts_mg_per_kg=[3.0, 0.5, 1.0], stop_day=10.0
+    )
     times, amounts = reg.bolus_events()
     np.testing.assert_array_equal(times, [12.0, 24.0, 72.0])
     np.testing.assert_array_equal(amounts, [0.5, 1.0, 3.0])
@@ -54,7 +56,7 @@ def test_explicit_dose_days_ignore_interval_and_stop_day():
 
 
 def test_missed_doses_are_removed_by_index():
-    times, _ = DosingRegimen(interval_h=24.0, stop_day=7.0, missed_doses=[1, 3, 99]).bolus_events()
+    times, _ = DosingRegimen(dose_mg_per_kg=5.0, interval_h=24.0, stop_day=7.0, missed_doses=[1, 3, 99]).bolus_events()
     np.testing.assert_array_equal(times, [0.0, 48.0, 96.0, 120.0, 144.0])  # index 99 does not exist: ignored
 
 
@@ -143,15 +145,37 @@ def test_drinking_water_stops_at_end_day():
 
 
 def test_absolute_dose_is_converted_with_body_weight():
-    reg = DosingRegimen(route="oral", dose_mg=10.0, dose_mg_per_kg=5.0, interval_h=24.0, stop_day=3.0)
+    reg = DosingRegimen(route="oral", dose_mg=10.0, interval_h=24.0, stop_day=3.0)
     assert reg.dose_per_kg(70.0) == pytest.approx(10.0 / 70.0)
     _, amounts = reg.bolus_events(body_weight_kg=70.0)
     np.testing.assert_allclose(amounts, 10.0 / 70.0, rtol=1e-15)
-    # explicit per-day amounts are then in mg as well
-    reg = DosingRegimen(dose_mg=10.0, dose_days=[0.0, 1.0], dose_amounts_mg_per_kg=[7.0, 14.0])
-    np.testing.assert_allclose(reg.bolus_events(body_weight_kg=70.0)[1], [0.1, 0.2], rtol=1e-15)
     water = DosingRegimen(route="drinking_water", dose_mg=7.0, stop_day=2.0)
     assert water.total_dose_mg_per_kg(body_weight_kg=70.0) == pytest.approx(0.2, rel=1e-12)
+
+
+def test_dose_attributes_give_both_units_and_the_key_that_set_the_dose():
+    by_mg = DosingRegimen(route="oral", dose_mg=7.0, interval_h=8.0, stop_day=2.0).dose_attributes(56.0)
+    by_kg = DosingRegimen(route="oral", dose_mg_per_kg=0.125, interval_h=8.0, stop_day=2.0).dose_attributes(56.0)
+    assert by_mg == {"dose_mg_per_kg": 0.125, "dose_mg": 7.0, "body_weight_kg": 56.0, "dose_set_by": "regimen.dose_mg"}
+    assert by_kg == {**by_mg, "dose_set_by": "regimen.dose_mg_per_kg"}  # 0.125 mg/kg x 56 kg = 7 mg
+
+
+@pytest.mark.parametrize(
+    "fields", [{}, {"dose_mg_per_kg": 5.0, "dose_mg": 10.0}, {"dose_mg_per_kg": 0.0, "dose_mg": 0.0}]
+)
+def test_both_or_neither_dose_unit_is_refused_naming_both_keys(fields):
+    with pytest.raises(ConfigError) as refused:
+        DosingRegimen(**fields)
+    message = str(refused.value)
+    assert "regimen.dose_mg_per_kg" in message and "regimen.dose_mg " in message and "\n" not in message
+    assert ("regimen.dose_mg=null" in message) if fields else ("neither" in message)
+
+
+def test_explicit_amounts_are_in_mg_per_kg_and_refused_with_a_dose_in_mg():
+    with pytest.raises(
+        ConfigError, match=r"regimen\.dose_amounts_mg_per_kg = \[7\.0, 14\.0\] .* regimen\.dose_mg = 10\.0"
+    ):
+        DosingRegimen(dose_mg=10.0, dose_days=[0.0, 1.0], dose_amounts_mg_per_kg=[7.0, 14.0])
 
 
 def test_zero_dose_gives_no_events():
@@ -160,7 +184,7 @@ def test_zero_dose_gives_no_events():
 
 
 def test_never_withdrawn_needs_an_end_day():
-    reg = DosingRegimen(stop_day=math.inf)
+    reg = DosingRegimen(dose_mg_per_kg=5.0, stop_day=math.inf)
     times, _ = reg.bolus_events(end_day=3.5)
     np.testing.assert_array_equal(times, [0.0, 24.0, 48.0, 72.0])
     assert reg.withdrawal_day == math.inf
@@ -186,8 +210,9 @@ def test_never_withdrawn_needs_an_end_day():
     ],
 )
 def test_invalid_regimens_name_the_key(kwargs, key):
+    dose = {} if "dose_mg" in kwargs or "dose_mg_per_kg" in kwargs else {"dose_mg_per_kg": 1.0}
     with pytest.raises(ConfigError, match=key):
-        DosingRegimen(**kwargs)
+        DosingRegimen(**dose, **kwargs)
 
 
 @settings(max_examples=60, deadline=None)

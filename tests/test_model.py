@@ -206,8 +206,8 @@ VARIANTS = {
         "microglia": MicrogliaActivation(stimulus_hill=2.7, stimulus_ec50=0.2, c1q_gain=3.0, engulfment_gain=0.5),
         "spines": SpineTurnover(homeostatic_gain=3.0, activated_formation_suppression=1.5),
     },
-    "drinking_water": {"regimen": DosingRegimen(route="drinking_water")},
-    "iv": {"regimen": DosingRegimen(route="iv")},
+    "drinking_water": {"regimen": DosingRegimen(route="drinking_water", dose_mg_per_kg=5.0)},
+    "iv": {"regimen": DosingRegimen(route="iv", dose_mg_per_kg=5.0)},
 }
 
 

@@ -111,7 +111,9 @@ def test_unsorted_or_negative_output_times_are_rejected(model, times_h):
 
 
 def test_dose_a_hair_after_time_zero(model):
-    model = dataclasses.replace(model, regimen=DosingRegimen(route="iv", start_day=1e-183, stop_day=2.0))
+    model = dataclasses.replace(
+        model, regimen=DosingRegimen(route="iv", dose_mg_per_kg=5.0, start_day=1e-183, stop_day=2.0)
+    )
     ds = simulate_model(model, np.linspace(0.0, 24.0, 5))
     assert np.all(np.isfinite(ds.to_array().values))
     assert float(ds.plasma_concentration.sel(compound="diazepam")[1]) > 0.0

@@ -217,7 +217,7 @@ def test_concentration_readouts_broadcast_over_time():
     )
     amounts = np.array([[0.0, 2.0, 4.0]])
     np.testing.assert_allclose(pk.plasma_concentration(amounts), [[0.0, 1.0, 2.0]])
-    record = pk.record(SimpleNamespace(regimen=DosingRegimen()))
+    record = pk.record(SimpleNamespace(regimen=DosingRegimen(dose_mg_per_kg=5.0)))
     states = np.vstack([np.zeros(3), amounts])  # depot first, as in the state vector
     np.testing.assert_allclose(free_brain_concentration(record, states), [[0.0, 0.25, 0.5]])
     np.testing.assert_allclose(pk.brain_concentration(amounts), [[0.0, 3.0, 6.0]])
@@ -330,7 +330,7 @@ def test_invalid_two_compartment_settings_are_rejected(kwargs, match):
 
 def human_single_dose(dose_mg: float = 10.0):
     cfg = presets.from_overrides(
-        ["species=human", "regimen=single_dose", "regimen.route=oral", f"regimen.dose_mg={dose_mg}",
+        ["species=human", "regimen=single_dose", "regimen.route=oral", "regimen.dose_mg_per_kg=null", f"regimen.dose_mg={dose_mg}",
          "duration_days=11", "output_step_h=0.05"]
     )  # fmt: skip
     with pytest.warns(UserWarning, match="extrapolations"):

@@ -176,5 +176,7 @@ def binding_provenance(model: Any) -> str:
         parts.append(f"TSPO Ki measured in {species} for {', '.join(own)}")
     if borrowed:
         parts.append(f"rodent or assumed TSPO Ki for {', '.join(borrowed)}")
+    if species == "human":
+        parts.append(f"rs6971 class: {model.species.tspo_binder}-affinity binder")
     parts.append("GABA-A Ki are rodent in-vitro values scaled to in-vivo affinity")
     return "; ".join(parts)

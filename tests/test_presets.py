@@ -236,8 +236,10 @@ def test_bad_model_arguments_fail(kwargs, message):
 
 
 def test_drug_without_kinetics_in_a_species_names_the_species_that_have_them():
-    with pytest.raises(ConfigError, match=r"no kinetics of xbd173 in human \(species with kinetics of xbd173: mouse\)"):
-        presets.model(drug="xbd173", species="human")
+    with pytest.raises(
+        ConfigError, match=r"no kinetics of pk11195 in human \(species with kinetics of pk11195: mouse\)"
+    ):
+        presets.model(drug="pk11195", species="human")
     with pytest.raises(ConfigError, match=r"no kinetics of nordiazepam in rat .*: human, mouse\)"):
         presets.experiment("shi2022_high_dose", ["drug=nordiazepam", "species=rat"])
 

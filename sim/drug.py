@@ -7,8 +7,9 @@ measured); ``tspo_ki_by_species_nM`` overrides it for a species with its own mea
 diazepam, Ro5-4864 and PK11195, [fares1986]), so a human run uses the human Ki where one exists
 (:meth:`Compound.tspo_ki_for`). In humans, second-generation ligands bind the two rs6971 forms of TSPO with different
 affinity ([owen2011a]): ``tspo_ki_by_binder_nM`` gives the human Ki of the ``high``- and ``low``-affinity forms
-where they differ (absent: the ligand binds both alike, as PK11195 does, [owen2010]). GABA-A Ki are in-vitro rodent values for every species; :mod:`sim.binding` converts
-them to in-vivo affinities. ``inf`` means "no measurable affinity".
+where they differ (absent: the ligand binds both alike, as PK11195 does, [owen2010]). GABA-A Ki are in-vitro rodent
+values for every species; :mod:`sim.binding` converts them to in-vivo affinities. ``inf`` means "no measurable
+affinity".
 """
 
 from __future__ import annotations

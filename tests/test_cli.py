@@ -69,7 +69,7 @@ BAD_INPUT = {
     "unknown_drug": (["drug=valium"], ["drug", "valium", "diazepam", "xbd173"]),
     "unknown_genotype": (["genotype=nude"], ["genotype", "nude", "wt", "tspo_ko"]),
     "unknown_species": (["species=dog"], ["species", "dog", "mouse", "human"]),
-    "no_pk_for_pair": (["drug=xbd173", "species=human"], ["pk", "xbd173_human", "xbd173_mouse"]),
+    "no_pk_for_pair": (["drug=pk11195", "species=human"], ["pk", "pk11195_human", "pk11195_mouse"]),
     "typo": (["microglia.c1q_gian=3"], ["microglia.c1q_gian", "c1q_gain"]),
     "wrong_type": (["regimen.interval_h=abc"], ["regimen.interval_h", "abc", "Float"]),
     "unknown_route": (["regimen.route=nasal"], ["regimen.route", "nasal", "drinking_water"]),

@@ -18,6 +18,18 @@ occupied by the drug.
 (:meth:`sim.drug.Compound.tspo_ki_for`: human placenta for diazepam, Ro5-4864 and PK11195 in human runs,
 [fares1986]); otherwise the rodent value.
 
+**rs6971 in humans.** Human TSPO has a high- and a low-affinity form for second-generation ligands ([owen2011a]);
+``species.tspo_binder`` says which a person carries. High and low binders have one form, whose :math:`K_i` the
+formulas above use. Mixed binders carry both, half their sites each ([owen2010]: two-site binding with distinct
+affinities): the occupancy is the average of the two site populations,
+
+.. math::
+
+    \theta^{\rm TSPO} = (1 - s)\,\theta^{\rm TSPO}\big|_{K_i^{\rm high}} + s\,\theta^{\rm TSPO}\big|_{K_i^{\rm low}},
+
+with :math:`s` = 0, ½, 1 for high, mixed and low binders (likewise the agonism). A ligand without a measured
+low-affinity :math:`K_i` binds both forms alike (PK11195, [owen2010]).
+
 **In-vivo GABA-A affinity.** The GABA-A :math:`K_i` in :mod:`sim.drug` are in-vitro displacement values measured at
 0–4 °C, where specific [3H]diazepam binding is maximal; at 37 °C it falls by more than 95 % ([williamson1978]).
 They are multiplied by ``gabaa_ki_scale``, the ratio of an in-vivo free-concentration :math:`K_d` to the in-vitro
@@ -47,6 +59,8 @@ class EquilibriumBindingRecord(NamedTuple):
     gabaa_efficacy: np.ndarray  # intrinsic efficacy at the GABA-A benzodiazepine site [1]
     tspo_present: float  # 1 if the animal has TSPO, 0 in TSPO-KO [1]
     gabaa_sensitivity: float  # fraction of GABA-A receptors with a functional benzodiazepine site [1]
+    tspo_affinity_low: np.ndarray  # 1/Ki at the low-affinity (rs6971) form of human TSPO [1/µM]
+    tspo_low_share: float  # share of TSPO sites of the low-affinity form: 0 high, 0.5 mixed, 1 low binders [1]
 
 
 @stage_function
@@ -66,13 +80,24 @@ def weighted_occupancy(affinity, weight, free):
 
 
 @stage_function
+def tspo_binding(p: EquilibriumBindingRecord, weight, free):
+    r"""TSPO occupancy (``weight`` 1) or agonism (``weight`` = efficacy) over both site forms [1].
+
+    :math:`(1 - s)\,\theta|_{K^{high}} + s\,\theta|_{K^{low}}`, zero without TSPO; ``free`` in µM.
+    """
+    high = weighted_occupancy(p.tspo_affinity, weight, free)
+    low = weighted_occupancy(p.tspo_affinity_low, weight, free)
+    return p.tspo_present * ((1.0 - p.tspo_low_share) * high + p.tspo_low_share * low)
+
+
+@stage_function
 def equilibrium_binding_rhs(p: EquilibriumBindingRecord, state, free, out):
     """Stage function (no state): signal = efficacy-weighted TSPO and GABA-A agonism :math:`a^{TSPO}, a^{GABA}` [1].
 
     From the unbound concentrations ``free`` [µM]; the GABA-A agonism is read by the stress stage (:mod:`sim.stress`).
     """
     signal = zeros(2, free[0])
-    signal[0] = p.tspo_present * weighted_occupancy(p.tspo_affinity, p.tspo_efficacy, free)
+    signal[0] = tspo_binding(p, p.tspo_efficacy, free)
     signal[1] = p.gabaa_sensitivity * weighted_occupancy(p.gabaa_affinity, p.gabaa_efficacy, free)
     return signal
 
@@ -106,13 +131,19 @@ class EquilibriumBinding:
         """Affinities and efficacies of ``model.drug``'s compounds in ``model.pk`` order, and the genotype's receptors."""
         compounds = [model.drug.compounds[name] for name in model.pk.names]
         species = model.species.name
+
+        def tspo_affinity(form: str) -> np.ndarray:
+            return np.array([1e3 / (c.tspo_ki_for(species, form) * self.tspo_ki_scale) for c in compounds])
+
         return EquilibriumBindingRecord(
-            tspo_affinity=np.array([1e3 / (c.tspo_ki_for(species) * self.tspo_ki_scale) for c in compounds]),
+            tspo_affinity=tspo_affinity("high"),
             tspo_efficacy=np.array([c.tspo_efficacy for c in compounds], dtype=float),
             gabaa_affinity=np.array([1e3 / (c.gabaa_ki_nM * self.gabaa_ki_scale) for c in compounds]),
             gabaa_efficacy=np.array([c.gabaa_efficacy for c in compounds], dtype=float),
             tspo_present=1.0 if model.genotype.tspo_expression > 0 else 0.0,
             gabaa_sensitivity=float(model.genotype.gabaa_bz_sensitivity),
+            tspo_affinity_low=tspo_affinity("low"),
+            tspo_low_share=float(model.species.tspo_low_affinity_share),
         )
 
     def initial_state(self, record: EquilibriumBindingRecord | None = None) -> np.ndarray:
@@ -128,9 +159,9 @@ class EquilibriumBinding:
         """
         ones = np.ones_like(p.tspo_affinity)
         return {
-            "tspo_occupancy": p.tspo_present * weighted_occupancy(p.tspo_affinity, ones, free),
+            "tspo_occupancy": tspo_binding(p, ones, free),
             "gabaa_occupancy": p.gabaa_sensitivity * weighted_occupancy(p.gabaa_affinity, ones, free),
-            "tspo_agonism": p.tspo_present * weighted_occupancy(p.tspo_affinity, p.tspo_efficacy, free),
+            "tspo_agonism": tspo_binding(p, p.tspo_efficacy, free),
             "gabaa_agonism": p.gabaa_sensitivity * weighted_occupancy(p.gabaa_affinity, p.gabaa_efficacy, free),
         }
 
@@ -145,5 +176,7 @@ def binding_provenance(model: Any) -> str:
         parts.append(f"TSPO Ki measured in {species} for {', '.join(own)}")
     if borrowed:
         parts.append(f"rodent or assumed TSPO Ki for {', '.join(borrowed)}")
+    if species == "human":
+        parts.append(f"rs6971 class: {model.species.tspo_binder}-affinity binder")
     parts.append("GABA-A Ki are rodent in-vitro values scaled to in-vivo affinity")
     return "; ".join(parts)

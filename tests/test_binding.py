@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sim import Compound, ConfigError, Drug, EquilibriumBinding, Genotype, presets, simulate_model
+from sim import Compound, ConfigError, Drug, EquilibriumBinding, Genotype, Species, presets, simulate_model
 from sim.binding import weighted_occupancy
 
 
@@ -22,13 +22,13 @@ def occupancy(free: np.ndarray, affinity: np.ndarray) -> np.ndarray:
 
 
 def context(
-    drug: Drug, names: tuple[str, ...], genotype: Genotype | None = None, species: str = "mouse"
+    drug: Drug, names: tuple[str, ...], genotype: Genotype | None = None, species: str = "mouse", binder: str = "high"
 ) -> SimpleNamespace:
     return SimpleNamespace(
         drug=drug,
         pk=SimpleNamespace(names=names),
         genotype=genotype or Genotype(),
-        species=SimpleNamespace(name=species),
+        species=Species(name=species, tspo_binder=binder),
     )
 
 
@@ -168,3 +168,71 @@ def test_gabaa_occupancy_and_sedation_at_the_behavioural_test_are_small():
         ds = simulate_model(cfg.model(), cfg.times_h())
         assert float(ds.gabaa_occupancy.interp(time=day)) < 0.05, experiment
         assert float(ds.sedation.interp(time=day)) < 0.03, experiment
+
+
+# ---------------------------------------------------------------------------------------------- rs6971 binding classes
+def drug_rs6971():
+    """A ligand whose two human TSPO forms differ (Ki 2 and 30 nM) and one that binds both alike (Ki 50 nM)."""
+    return Drug(
+        name="d",
+        compounds={
+            "second_gen": Compound(tspo_ki_nM=7.0, tspo_ki_by_binder_nM={"high": 2.0, "low": 30.0}),
+            "insensitive": Compound(tspo_ki_nM=50.0),
+        },
+    )
+
+
+@pytest.mark.parametrize("free_uM", [0.001, 0.01, 0.1])
+def test_mixed_binders_average_two_site_populations(free_uM):
+    """Occupancy of one ligand alone: high and low binders follow one hyperbola each, mixed binders their mean."""
+    binding = EquilibriumBinding()
+    free = np.array([[free_uM], [0.0]])
+
+    def occupancy_of(binder):
+        record = binding.record(context(drug_rs6971(), ("second_gen", "insensitive"), species="human", binder=binder))
+        return binding.readouts(record, free)["tspo_occupancy"][0]
+
+    c_nM = free_uM * 1e3
+    high, low = c_nM / (c_nM + 2.0), c_nM / (c_nM + 30.0)
+    assert occupancy_of("high") == pytest.approx(high, rel=1e-12)
+    assert occupancy_of("low") == pytest.approx(low, rel=1e-12)
+    assert occupancy_of("mixed") == pytest.approx(0.5 * (high + low), rel=1e-12)
+    assert low < 0.5 * (high + low) < high
+
+
+def test_a_ligand_without_binder_specific_ki_is_blind_to_rs6971():
+    binding = EquilibriumBinding()
+    free = np.array([[0.0], [0.05]])
+    occupancies = {
+        binder: binding.readouts(
+            binding.record(context(drug_rs6971(), ("second_gen", "insensitive"), species="human", binder=binder)),
+            free,
+        )["tspo_occupancy"][0]
+        for binder in ("high", "mixed", "low")
+    }
+    assert occupancies["high"] == occupancies["mixed"] == occupancies["low"] == pytest.approx(50.0 / 100.0)
+
+
+def test_binder_specific_ki_applies_to_humans_only():
+    compound = drug_rs6971().compounds["second_gen"]
+    assert compound.tspo_ki_for("human", "low") == 30.0
+    assert compound.tspo_ki_for("human", "high") == 2.0
+    assert compound.tspo_ki_for("mouse", "low") == compound.tspo_ki_for("mouse") == 7.0
+
+
+def test_packaged_pk11195_binds_both_human_forms_alike():
+    """[3H]PK11195 has the same Kd in high- and low-affinity binders (Owen et al. 2010)."""
+    pk11195 = presets.from_overrides(["drug=pk11195"]).model().drug.compounds["pk11195"]
+    assert pk11195.tspo_ki_for("human", "low") == pk11195.tspo_ki_for("human", "high") == 2.9
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tspo_ki_by_binder_nM": {"medium": 1.0}}, r"tspo_ki_by_binder_nM has key 'medium'.*high, low"),
+        ({"tspo_ki_by_binder_nM": {"low": 0.0}}, r"tspo_ki_by_binder_nM\.low = 0\.0 is not allowed"),
+    ],
+)
+def test_binder_ki_keys_and_values_are_checked(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        Compound(**kwargs)

@@ -38,6 +38,8 @@ class RelaxingRecord(NamedTuple):
     gabaa_efficacy: np.ndarray
     tspo_present: float
     gabaa_sensitivity: float
+    tspo_affinity_low: np.ndarray
+    tspo_low_share: float
     rate: float
 
 

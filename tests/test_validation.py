@@ -123,7 +123,7 @@ def test_exactly_the_known_failures_fail(findings):
     failed = {f.key for f in findings.values() if f.required and not f.passed}
     assert failed == set(validation.KNOWN_FAILURES), [findings[k].model for k in failed]
     assert all(len(reason) > 40 for reason in validation.KNOWN_FAILURES.values())
-    assert sum(f.required for f in findings.values()) == 15  # 13 of Shi et al., 2 of Bollinger et al.
+    assert sum(f.required for f in findings.values()) == 17  # 13 of Shi et al., 2 of Bollinger, 2 of Woodburn
 
 
 def test_low_dose_recovery_finding_agrees_with_the_acceptance_criterion(arms, findings):
@@ -225,9 +225,23 @@ def test_bollinger_findings_are_the_stress_deficits_at_the_end_of_cus(arms, find
     assert not prediction.required and prediction.role == "prediction" and prediction.value > 1.0
 
 
+def test_sex_persistence_and_knockout_rows_read_their_arms(arms, findings):
+    """[woodburn2021] rows and the TSPO-KO prediction: each value is its arm's deficit against its own control."""
+    assert findings["cus_female_spared"].value == pytest.approx(deficit(arms, "bollinger_cus_vehicle_female", 14.0))
+    assert findings["cus_female_spared"].passed and findings["cus_female_spared"].value < 1e-6  # response 0
+    late = findings["cus_deficit_persists_28d"]
+    assert late.value == pytest.approx(deficit(arms, "bollinger_cus_vehicle_28d", 28.0))
+    assert late.passed and late.value > findings["cus_loss"].value  # stress still on: the loss deepens
+    female_dzp = findings["cus_female_diazepam_unprotected"]
+    assert female_dzp.value == pytest.approx(deficit(arms, "bollinger_control_diazepam", 14.0), rel=1e-6)
+    ko = findings["cus_tspo_ko"]
+    assert ko.value == pytest.approx(deficit(arms, "bollinger_cus_diazepam_tspo_ko", 14.0))
+    assert ko.passed and not ko.required
+
+
 def test_other_engines_leave_the_stress_arms_out():
     kept = validation._runnable(ARMS, ["engine=agents"])
-    assert set(ARMS) - set(kept) == set(validation.BOLLINGER_ARMS) and len(validation.BOLLINGER_ARMS) == 6
+    assert set(ARMS) - set(kept) == set(validation.BOLLINGER_ARMS) and len(validation.BOLLINGER_ARMS) == 12
     assert validation._runnable(ARMS, ["engine=agents", "engine=ode"]) == ARMS
 
 

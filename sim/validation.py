@@ -456,7 +456,7 @@ def _bollinger_sex_and_ko(r: dict[str, xr.Dataset], end: float, veh: float) -> l
             fem_veh < targets.RECOVERED_PERCENT,
             value=fem_veh,
             units="%",
-            note="Holds by construction at the default female CSF1 response of 0; the posterior samples 0-0.25.",
+            note="Holds by construction at the default female CSF1 response of 0; the posterior samples responses up to 0.25 that cost females less than 2 %.",
         ),
         Finding(
             "cus_deficit_persists_28d",

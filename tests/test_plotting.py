@@ -257,8 +257,13 @@ def test_core_does_not_import_matplotlib():
 
 def test_stress_groups_figure_has_the_four_groups_and_the_dose_curve(arms):
     net = xr.DataArray([0.0, -9.0, 4.0], coords={"dose": [0.0, 1.0, 3.0]}, dims="dose")
-    axes = plotting.plot_stress_groups(arms, net)
-    assert len(axes[0].patches) == 6  # four wild-type groups and the two GABA-A-insensitive CUS groups
+    draws = xr.DataArray([[0.0, -12.0, 1.0], [0.0, -6.0, 7.0]], coords={"dose": [0.0, 1.0, 3.0]}, dims=("draw", "dose"))
+    axes = plotting.plot_stress_groups(arms, net, net_effect_draws=draws)
+    assert len(axes[0].patches) == 8  # four wild-type groups; GABA-A-insensitive and female CUS groups
     heights = [p.get_height() for p in axes[0].patches]
     assert heights[0] == pytest.approx(100.0) and min(heights) < 90.0  # control + vehicle is the reference
+    labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert labels == ["wild-type male", "GABA-A BZ-insensitive", "female"]
+    band = axes[1].collections[0].get_paths()[0].vertices[:, 1]  # the 5-95 % band spans the two draws' values
+    assert band.min() == pytest.approx(-11.7) and band.max() == pytest.approx(6.7)
     assert_readable(axes[0].figure)

@@ -87,8 +87,8 @@ DRAW_ATTRS = {"units": "1", "long_name": "parameter draw (uncertainty)"}
 #: Said by every output and figure of a species other than the calibrated one.
 DISCLAIMER = "research and teaching tool, not medical advice"
 
-#: Outputs of a translated run: those of :data:`OUTPUTS` and the TSPO occupancy (the exposure behind the bridge).
-TRANSLATED_OUTPUTS: tuple[str, ...] = (*OUTPUTS, "tspo_occupancy")
+#: Outputs of a translated run: those of :data:`OUTPUTS`, the TSPO occupancy (behind the bridge) and the cumulative dose.
+TRANSLATED_OUTPUTS: tuple[str, ...] = (*OUTPUTS, "tspo_occupancy", "cumulative_dose")
 
 #: The Shi et al. 2022 mouse arms that produced the observed spine loss (experiments of sim/configs/experiment).
 BRIDGE_ARMS: tuple[str, ...] = ("shi2022_high_dose", "shi2022_low_dose")

@@ -209,10 +209,12 @@ def _run(cfg: DictConfig, run, out_dir: Path) -> None:
     hydra_cfg = HydraConfig.get()
     _save_hydra_record(cfg, out_dir)
     try:
-        from sim.uncertainty import run_with_uncertainty, single_run_note, translated
+        from sim.uncertainty import run_with_uncertainty, single_run_note, translated, with_run_coords
 
-        if run.uncertainty.method != "none" or translated(run):  # over draws (dimension draw) with bands
-            ds = run_with_uncertainty(run)  # a species other than the mouse: posterior x translation, exposure bridge
+        if translated(run):  # a species other than the mouse: posterior x translation draws, exposure bridge
+            ds = with_run_coords(run, run_with_uncertainty(run))
+        elif run.uncertainty.method != "none":  # the run over parameter draws (dimension draw) with bands
+            ds = run_with_uncertainty(run)
         else:
             ds = _simulate(run)
             ds.attrs.update(single_run_note(run))  # translation=none for another species: caveat and disclaimer

@@ -51,6 +51,7 @@ import xarray as xr
 
 from sim import library, posterior, presets, targets
 from sim.core.params import ConfigError
+from sim.core.results import CANONICAL_ORDER, COORD_ATTRS
 from sim.core.stage import GROUPS
 from sim.engines.batch import downstream_groups, upstream
 from sim.model import PruningModel
@@ -385,6 +386,21 @@ def exposure_bridge(run: RunConfig, arms: Sequence[str] = BRIDGE_ARMS) -> xr.Dat
 
 
 # ---------------------------------------------------------------------------------------------------- simulate
+def with_run_coords(run: RunConfig, ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the length-1 ``dose`` and ``withdrawal_time`` dimensions of a command-line result (``sweep=True``).
+
+    So that command-line results of translated runs combine into a grid (:func:`sim.collect`) as single runs do.
+    """
+    coords = {
+        "dose": run.regimen.dose_per_kg(run.species.body_weight_kg),
+        "withdrawal_time": run.regimen.withdrawal_day,
+    }
+    ds = ds.expand_dims({name: [float(value)] for name, value in coords.items()})
+    for name in coords:
+        ds[name].attrs.update(COORD_ATTRS.get(name, {}))
+    return ds.transpose(*CANONICAL_ORDER, ..., missing_dims="ignore")
+
+
 def single_run_note(run: RunConfig) -> dict[str, str]:
     """Attributes of one run of a species other than the calibrated one (``translation=none``), with a warning.
 
@@ -503,7 +519,7 @@ def save_translated(ds: xr.Dataset, path) -> None:
     """Write :func:`plot_translated` to ``path`` (PNG, atomically)."""
     from sim.plotting import save_figure
 
-    save_figure(plot_translated(ds), path)
+    save_figure(plot_translated(ds.squeeze([d for d in ("dose", "withdrawal_time") if d in ds.dims])), path)
 
 
 def save_single_with_disclaimer(ds: xr.Dataset, path) -> None:
@@ -545,5 +561,6 @@ __all__ = [
     "single_run_note",
     "translated",
     "translation_draws",
+    "with_run_coords",
     "with_uncertainty",
 ]

@@ -527,12 +527,9 @@ def save_single_with_disclaimer(ds: xr.Dataset, path) -> None:
     from sim.plotting import plot_timecourse, save_figure
 
     fig = plot_timecourse(ds)[0].figure
-    fig.text(
-        0.5, 0.002,
-        f"{ds.attrs.get('species', '')}, translation=none: one line resting on mouse microglia and spine turnover, not "
-        f"a prediction — {DISCLAIMER}",
-        ha="center", va="bottom", fontsize=8, color="#d62728",
-    )  # fmt: skip
+    note = f"translation=none: one line resting on mouse microglia and spine turnover, not a prediction — {DISCLAIMER}"
+    old = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    fig.suptitle(f"{old}\n{note}" if old else note, fontsize=9, color="#a00000")
     save_figure(fig, path)
 
 

@@ -15,8 +15,8 @@ where :math:`a^{\rm TSPO}` is the efficacy-weighted TSPO occupancy (the CSF1 dri
 grows with the number of receptors per cell (0: only the occupied fraction matters; 1: response proportional to
 the number of occupied receptors, i.e. full receptor reserve), :math:`r` the responsiveness of the microglia
 (0 for residual microglia after PLX5622), :math:`\sigma` the response to TSPO agonism relative to the calibrated
-mouse (``response_scale``, 1 for the mouse; a translation parameter, :mod:`sim.uncertainty`), :math:`\phi_T` the per-cell TSPO induction at full activation (a
-microglia parameter with an assumed modest default; see its source) and :math:`T_{\rm rest}` the resting TSPO
+mouse (``response_scale``, 1 for the mouse; a translation parameter, :mod:`sim.uncertainty`), :math:`\phi_T` the
+per-cell TSPO induction at full activation (a microglia parameter with an assumed modest default; see its source) and :math:`T_{\rm rest}` the resting TSPO
 level (0 in TSPO-KO; raised in residual microglia after depletion). The signal passed to the spines is the
 activation, the C1q level, the engulfment capacity :math:`E = 1 + g_E A` and the microglia density :math:`n`
 (1 = intact, ``1 - fraction_depleted`` after PLX5622).

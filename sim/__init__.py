@@ -17,6 +17,8 @@ plotting lives in :mod:`sim.plotting`, derived readouts in :mod:`sim.analysis`.
 
 from __future__ import annotations
 
+import warnings
+
 from sim import io, presets
 from sim.binding import EquilibriumBinding
 from sim.cognition import BehaviouralReadout
@@ -30,11 +32,33 @@ from sim.genotype import Genotype
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.model import PruningModel
 from sim.pk import CompoundPK, LinearChainPK
-from sim.run import RunConfig, simulate, simulate_model
+from sim.run import CALIBRATED_SPECIES, RunConfig, simulate_model
+from sim.run import simulate as _simulate_one
 from sim.sex import Sex
 from sim.species import Species
 from sim.spines import SpineTurnover
 from sim.sweep import sweep
+
+
+def simulate(model_or_config, **settings):
+    """Simulate a model or a run configuration (:func:`sim.run.simulate`; the same keywords).
+
+    A run of the calibrated species (mouse) is :func:`sim.run.simulate` exactly. For another species (``species=human``,
+    ``species=rat``) the result is over posterior x translation draws (dimension ``draw``, 5-95 % bands) with the
+    exposure bridge (:func:`sim.uncertainty.simulate`); ``translation=none`` gives one run that says what it rests on.
+    Imports :mod:`sim.uncertainty` only for such a run. Warnings are attributed to the caller of ``sim.simulate``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if getattr(getattr(model_or_config, "species", None), "name", CALIBRATED_SPECIES) == CALIBRATED_SPECIES:
+            ds = _simulate_one(model_or_config, **settings)
+        else:
+            from sim.uncertainty import simulate as _simulate_translated
+
+            ds = _simulate_translated(model_or_config, **settings)
+    for warning in caught:  # raised one frame deeper than in sim.run.simulate: point them at the caller again
+        warnings.warn(warning.message, warning.category, stacklevel=2)
+    return ds
 
 
 def load_config(overrides: list[str] | None = None) -> RunConfig:

@@ -209,12 +209,15 @@ def _run(cfg: DictConfig, run, out_dir: Path) -> None:
     hydra_cfg = HydraConfig.get()
     _save_hydra_record(cfg, out_dir)
     try:
-        if run.uncertainty.method != "none":  # the run over parameter draws (dimension draw) with bands
-            from sim.uncertainty import run_with_uncertainty
+        from sim.uncertainty import run_with_uncertainty, single_run_note, translated, with_run_coords
 
+        if translated(run):  # a species other than the mouse: posterior x translation draws, exposure bridge
+            ds = with_run_coords(run, run_with_uncertainty(run))
+        elif run.uncertainty.method != "none":  # the run over parameter draws (dimension draw) with bands
             ds = run_with_uncertainty(run)
         else:
             ds = _simulate(run)
+            ds.attrs.update(single_run_note(run))  # translation=none for another species: caveat and disclaimer
     except ConfigError as error:
         _fail(str(error))
     from_environment = environment_keys(cfg)
@@ -226,10 +229,14 @@ def _run(cfg: DictConfig, run, out_dir: Path) -> None:
     figure = out_dir / "timecourse.png"
     if run.figure:
         from sim.plotting import save_timecourse
-        from sim.uncertainty import save_bands
+        from sim.uncertainty import save_bands, save_single_with_disclaimer, save_translated
 
-        if "draw" in ds.dims:  # median and 5-95 % bands
+        if "tspo_occupancy_time" in ds:  # another species: the band beside the exposure bridge
+            save_translated(ds, figure)
+        elif "draw" in ds.dims:  # median and 5-95 % bands
             save_bands(ds, figure)
+        elif "disclaimer" in ds.attrs:  # another species with translation=none
+            save_single_with_disclaimer(ds.squeeze(("dose", "withdrawal_time")), figure)
         else:
             save_timecourse(ds.squeeze(("dose", "withdrawal_time")), figure)
     movie = None

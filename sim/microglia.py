@@ -5,7 +5,7 @@ expression :math:`T` (1 = resting wild type) and C1q level :math:`Q` (1 = restin
 
 .. math::
 
-    D &= a^{\rm TSPO}\,T^{\kappa}\,r, \qquad s = \frac{D^n}{D^n + EC_{50}^n}, \\
+    D &= a^{\rm TSPO}\,T^{\kappa}\,r, \qquad s = \sigma\,\frac{D^n}{D^n + EC_{50}^n}, \\
     \dot A &= k_{\rm act}\,s\,(1 - A) - k_{\rm deact} A, \\
     \dot T &= k_T\,\big(T_{\rm rest}\,[1 + (\phi_T - 1) A] - T\big), \\
     \dot Q &= k_Q\,\big(1 + g_Q A - Q\big),
@@ -14,8 +14,9 @@ where :math:`a^{\rm TSPO}` is the efficacy-weighted TSPO occupancy (the CSF1 dri
 :mod:`sim.stress`, adds to :math:`s`; it is exactly 0 with ``stress=none``), :math:`\kappa` says how much the response
 grows with the number of receptors per cell (0: only the occupied fraction matters; 1: response proportional to
 the number of occupied receptors, i.e. full receptor reserve), :math:`r` the responsiveness of the microglia
-(0 for residual microglia after PLX5622), :math:`\phi_T` the per-cell TSPO induction at full activation (a
-microglia parameter with an assumed modest default; see its source) and :math:`T_{\rm rest}` the resting TSPO
+(0 for residual microglia after PLX5622), :math:`\sigma` the response to TSPO agonism relative to the calibrated
+mouse (``response_scale``, 1 for the mouse; a translation parameter, :mod:`sim.uncertainty`), :math:`\phi_T` the
+per-cell TSPO induction at full activation (a microglia parameter with an assumed modest default; see its source) and :math:`T_{\rm rest}` the resting TSPO
 level (0 in TSPO-KO; raised in residual microglia after depletion). The signal passed to the spines is the
 activation, the C1q level, the engulfment capacity :math:`E = 1 + g_E A` and the microglia density :math:`n`
 (1 = intact, ``1 - fraction_depleted`` after PLX5622).
@@ -66,14 +67,19 @@ class MicrogliaRecord(NamedTuple):
     tspo_induction_fold: float  # phi_T: per-cell TSPO at full activation relative to resting [1]
     responsiveness: float  # r: TSPO responsiveness of the microglia present [1]
     microglia_density: float  # n: microglia density relative to intact brain [1]
+    response_scale: float  # sigma: response to TSPO agonism relative to the calibrated mouse [1]
 
 
 @stage_function
 def stimulus(p: MicrogliaRecord, tspo_agonism, tspo):
-    r"""Transduced stimulus :math:`s = D^n / (D^n + EC_{50}^n)`, :math:`D = a^{TSPO} T^\kappa r` [1]."""
+    r"""Transduced stimulus :math:`s = \sigma D^n / (D^n + EC_{50}^n)`, :math:`D = a^{TSPO} T^\kappa r` [1].
+
+    :math:`\sigma` (``response_scale``) scales the response to TSPO agonism relative to the calibrated mouse (1:
+    mouse, the result unchanged to the bit).
+    """
     drive = maximum(tspo_agonism * maximum(tspo, 0.0) ** p.tspo_receptor_coupling * p.responsiveness, 0.0)
     drive_n = drive**p.stimulus_hill
-    return drive_n / (drive_n + p.stimulus_ec50**p.stimulus_hill)
+    return p.response_scale * (drive_n / (drive_n + p.stimulus_ec50**p.stimulus_hill))
 
 
 @stage_function
@@ -135,6 +141,7 @@ class AdaptiveMicrogliaRecord(NamedTuple):
     tspo_induction_fold: float
     responsiveness: float
     microglia_density: float
+    response_scale: float
     adaptation_rate: float  # k_R = ln 2 / adaptation half-life [1/h]
     adapted_response: float  # rho: steady-state stimulus under constant occupancy relative to unadapted [1]
 
@@ -314,6 +321,14 @@ class MicrogliaActivation:
         source="assumption: microglia engulf more spine material under diazepam [shi2022]; fold not found; set equal to the C1q gain",
         symbol="g_E",
     )
+    response_scale: float = param(
+        1.0,
+        units="1",
+        long_name="response of microglia to TSPO agonism relative to the calibrated mouse (scales the stimulus)",
+        source="definition: 1 = the calibrated mouse microglia; another species draws it from the range of its "
+        "translation file (sim/configs/translation)",
+        symbol="sigma",
+    )
 
     def __post_init__(self) -> None:
         check_positive(
@@ -325,7 +340,7 @@ class MicrogliaActivation:
             "tspo_half_life_h",
             "c1q_half_life_h",
         )
-        check_positive(self, "c1q_gain", "engulfment_gain", "tspo_receptor_coupling", allow_zero=True)
+        check_positive(self, "c1q_gain", "engulfment_gain", "tspo_receptor_coupling", "response_scale", allow_zero=True)
         if not (isinstance(self.tspo_induction_fold, (int, float)) and 1.0 <= self.tspo_induction_fold <= 100.0):
             raise ConfigError(
                 f"microglia.tspo_induction_fold = {self.tspo_induction_fold!r} is not allowed: it must lie in [1, 100] "
@@ -362,6 +377,7 @@ class MicrogliaActivation:
             tspo_induction_fold=self.tspo_induction_fold,
             responsiveness=depletion.responsiveness,
             microglia_density=depletion.density,
+            response_scale=self.response_scale,
         )
 
     def initial_state(self, record: MicrogliaRecord) -> np.ndarray:

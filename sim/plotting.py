@@ -253,6 +253,49 @@ def plot_timecourse(ds: xr.Dataset, axes=None, label: str | None = None):
     return axes.ravel()
 
 
+def plot_exposure_bridge(ds: xr.Dataset, ax=None):
+    """Exposure bridge of a translated run (``sim.uncertainty.exposure_bridge``) as a dot plot, log scale.
+
+    TSPO occupancy-time relative to each mouse arm, over the run and per dosing day (1 = the same exposure as the arm).
+
+    It rests on PK and TSPO binding only, no microglial assumption; the title says so. Returns ``ax``.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
+    arms = [str(a) for a in ds["mouse_arm"].values]
+    rows = np.arange(len(arms))
+    bars = (
+        ("tspo_occupancy_time_relative", "over the run", "#2ca02c", -0.2),
+        ("tspo_occupancy_time_per_dosing_day_relative", "per dosing day", "#98df8a", 0.2),
+    )
+    values = []
+    for name, label, colour, offset in bars:
+        ratio = np.asarray(ds[name].values, dtype=float)
+        values.extend(ratio[np.isfinite(ratio) & (ratio > 0)])
+        ax.hlines(rows + offset, 1.0, ratio, color=colour, lw=3)  # from "the same exposure as the arm" to the ratio
+        ax.plot(ratio, rows + offset, "o", color=colour, label=label)
+        for y, r in zip(rows + offset, ratio):
+            if np.isfinite(r) and r > 0:
+                ax.text(r, y, f" {r:.3g}×", va="center", fontsize=7)
+    ax.axvline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    if values:
+        ax.set_xlim(min(min(values), 1.0) / 3.0, max(max(values), 1.0) * 5.0)
+    ax.set_ylim(-0.7, len(arms) - 0.3)
+    ax.set_yticks(rows)
+    ax.set_yticklabels([f"{a}\n({float(ds['mouse_arm_tspo_occupancy_time'].sel(mouse_arm=a)):.3g} h)" for a in arms],
+                       fontsize=7)  # fmt: skip
+    ax.set_xlabel("TSPO occupancy-time of this regimen\nrelative to the mouse arm [1]")
+    total, per_day = float(ds["tspo_occupancy_time"]), float(ds["tspo_occupancy_time_per_dosing_day"])
+    ax.set_title(
+        f"Exposure bridge: exposure only, no microglial assumption\n(this run: {total:.3g} h, {per_day:.3g} h per "
+        "dosing day)",
+        fontsize=8,
+    )
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
 def save_figure(fig, path, dpi: float = 120) -> None:
     """Write ``fig`` to ``path`` as PNG atomically (a ``.part`` file, then a rename) and close it."""
     try:

@@ -76,6 +76,98 @@ class UncertaintySettings:
             )
 
 
+#: Distributions a translation range may be sampled from (``translation.ranges.<key>.distribution``).
+TRANSLATION_DISTRIBUTIONS = ("uniform", "log-uniform")
+
+#: Stage groups whose fields a translation may draw: the stages the batch engine varies per draw.
+TRANSLATION_GROUPS = ("microglia", "spines")
+
+
+@dataclass
+class TranslationRange:
+    """The stated range of one translation parameter: ``[low, high]``, its distribution and its source."""
+
+    low: float = param(1.0, units="", long_name="lower end of the range (units of the parameter)", source="")
+    high: float = param(1.0, units="", long_name="upper end of the range (units of the parameter)", source="")
+    distribution: str = param("log-uniform", units="", long_name="uniform or log-uniform", source="")
+    source: str = param("", units="", long_name="primary source ([key]) or 'assumption: ...'", source="")
+
+    def problem(self) -> str | None:
+        """What is wrong with this range (None if nothing)."""
+        if self.distribution not in TRANSLATION_DISTRIBUTIONS:
+            return f"distribution {self.distribution!r}: choose one of {', '.join(TRANSLATION_DISTRIBUTIONS)}"
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.low, self.high))
+        if not (numbers and math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            return f"[{self.low!r}, {self.high!r}]: give finite low < high"
+        if self.distribution == "log-uniform" and self.low <= 0:
+            return f"[{self.low!r}, {self.high!r}]: a log-uniform range needs low > 0"
+        if not self.source.strip():
+            return "no source: give a [key] of docs/references.md or 'assumption: ...'"
+        return None
+
+
+@dataclass
+class TranslationSettings:
+    """How the calibrated mouse microglia and spines carry over to the run's species (``translation=``).
+
+    ``name`` is ``none`` (the calibrated stages as they are: one run) or the run's species (the config group
+    ``translation`` follows ``species``: ``sim/configs/translation/<species>.yaml``). For a species other than the
+    calibrated one (:data:`CALIBRATED_SPECIES`), ``ranges`` (``{"<group>__<field>": TranslationRange}``, fields of
+    the microglia and spines stages) are sampled per posterior draw (:mod:`sim.uncertainty`); ``fixed`` names the
+    stage values the translation file sets (``{"<group>__<field>": source}``; the values are in the stages).
+    """
+
+    name: str = param("none", units="", long_name="none or the run's species", source="")
+    ranges: dict[str, TranslationRange] = param(
+        {}, units="", long_name="stated ranges of the translation parameters sampled per draw", source=""
+    )
+    fixed: dict[str, str] = param(
+        {}, units="", long_name="sources of the stage values the translation file sets", source=""
+    )
+
+    def __post_init__(self) -> None:
+        for key, bounds in self.ranges.items():
+            problem = (
+                bounds.problem() if isinstance(bounds, TranslationRange) else "give {low, high, distribution, source}"
+            )
+            if problem:
+                raise ConfigError(f"translation.ranges.{key} is not allowed: {problem}")
+
+    @property
+    def keys(self) -> list[str]:
+        """Dotted config keys of the sampled parameters (``microglia.response_scale``, ...)."""
+        return [key.replace("__", ".") for key in self.ranges]
+
+
+def check_translation(translation: TranslationSettings, run: Any) -> None:
+    """Raise :class:`ConfigError` unless ``translation`` fits the run's species, stages and engine."""
+    species = run.species.name
+    if translation.name not in ("none", species):
+        raise ConfigError(
+            f"translation = {translation.name!r} is not allowed with species = {species!r}: use translation={species} "
+            "(the default) or translation=none"
+        )
+    if translation.name == CALIBRATED_SPECIES and translation.ranges:
+        raise ConfigError(
+            f"translation.ranges is set for translation = {CALIBRATED_SPECIES!r}: the calibrated species has no "
+            "translation parameters"
+        )
+    for key in [*translation.ranges, *translation.fixed]:
+        group, _, name = key.replace("__", ".").partition(".")
+        stage = getattr(run, group, None) if group in TRANSLATION_GROUPS else None
+        fields = {f.name for f in dataclasses.fields(stage)} if stage is not None else set()
+        if name not in fields or not isinstance(getattr(stage, name), float):
+            raise ConfigError(
+                f"translation key {key!r} is not allowed: give '<group>__<field>' of a float field of "
+                f"{' or '.join(TRANSLATION_GROUPS)}"
+            )
+    if translation.ranges and species != CALIBRATED_SPECIES and not isinstance(run.engine, OdeEngine):
+        raise ConfigError(
+            f"engine = {run.engine.name!r} is not allowed with translation = {translation.name!r}: the band over "
+            "draws runs on the batch engine; use translation=none for a single run"
+        )
+
+
 @dataclass
 class RunConfig:
     """Everything one simulation needs: the stages, the regimen, the engine and the output grid.
@@ -141,6 +233,14 @@ class RunConfig:
         default_factory=UncertaintySettings,
         metadata={"units": "", "long_name": "run over parameter draws (uncertainty=, sim.uncertainty)", "source": ""},
     )
+    translation: TranslationSettings = field(
+        default_factory=TranslationSettings,
+        metadata={
+            "units": "",
+            "long_name": "mouse-to-species translation parameters sampled per draw (translation=, sim.uncertainty)",
+            "source": "",
+        },
+    )
 
     def __post_init__(self) -> None:
         check_run_settings(self.duration_days, self.output_step_h, self.seed)
@@ -148,6 +248,7 @@ class RunConfig:
         check_animation_settings(self.animate, self.animation_fps, self.animation_frames)
         check_scheduler(self.scheduler, self.engine)
         check_stress(self.stress, self.duration_days, self.engine)
+        check_translation(self.translation, self)
 
     def model(self) -> PruningModel:
         """The coupled model built from this configuration's stages."""
@@ -246,6 +347,35 @@ def output_times_h(duration_days: float, output_step_h: float) -> np.ndarray:
     return grid if math.isclose(grid[-1], end) else np.append(grid, end)
 
 
+def as_run_config(model_or_config: PruningModel | RunConfig, translation: Any = None, **settings: Any) -> RunConfig:
+    """The :class:`RunConfig` of :func:`simulate`'s first argument and run settings (``duration_days``, ...).
+
+    A model gets the default run settings (70 days, 1-h grid, seed 0, ODE engine) updated by the ``settings`` that
+    are not None, and ``translation`` (a :class:`TranslationSettings`; default none); a run configuration is returned
+    as it is (no settings may be given).
+    """
+    if isinstance(model_or_config, PruningModel):
+        given = {key: value for key, value in settings.items() if value is not None}
+        return RunConfig(
+            **{group: getattr(model_or_config, group) for group in GROUPS},
+            **{"duration_days": 70.0, "output_step_h": 1.0, "seed": 0, **given},
+            calibration=calibration_of(model_or_config),
+            **({"translation": translation} if translation is not None else {}),
+        )
+    if isinstance(model_or_config, RunConfig):
+        passed = [key for key, value in settings.items() if value is not None]
+        if passed:
+            raise TypeError(
+                f"simulate() got {', '.join(passed)} with a RunConfig, which carries its own run settings; "
+                "change them with dataclasses.replace(config, ...)"
+            )
+        return model_or_config
+    raise TypeError(
+        f"simulate() takes a PruningModel or a RunConfig, not {type(model_or_config).__name__} "
+        "(convert a composed Hydra config with sim.config.to_run_config)"
+    )
+
+
 def simulate(
     model_or_config: PruningModel | RunConfig,
     *,
@@ -283,26 +413,7 @@ def simulate(
     version, git commit and engine settings.
     """
     settings = {"duration_days": duration_days, "output_step_h": output_step_h, "engine": engine, "seed": seed}
-    if isinstance(model_or_config, PruningModel):
-        given = {key: value for key, value in settings.items() if value is not None}
-        run = RunConfig(
-            **{group: getattr(model_or_config, group) for group in GROUPS},
-            **{"duration_days": 70.0, "output_step_h": 1.0, "seed": 0, **given},
-            calibration=calibration_of(model_or_config),
-        )
-    elif isinstance(model_or_config, RunConfig):
-        run = model_or_config
-        passed = [key for key, value in settings.items() if value is not None]
-        if passed:
-            raise TypeError(
-                f"simulate() got {', '.join(passed)} with a RunConfig, which carries its own run settings; "
-                "change them with dataclasses.replace(config, ...)"
-            )
-    else:
-        raise TypeError(
-            f"simulate() takes a PruningModel or a RunConfig, not {type(model_or_config).__name__} "
-            "(convert a composed Hydra config with sim.config.to_run_config)"
-        )
+    run = as_run_config(model_or_config, **settings)
     check_run_settings(run.duration_days, run.output_step_h, run.seed)
     model = run.model()
     output_times = run.duration_days * 24.0 / run.output_step_h + 1.0

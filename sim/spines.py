@@ -12,8 +12,11 @@ Mean-field states: untagged and C1q-tagged spine densities :math:`S_u, S_t` [spi
 with microglia density :math:`n`, activation :math:`A`, C1q level :math:`Q` and engulfment capacity :math:`E`
 from :mod:`sim.microglia`. The baseline parameters are chosen by the user in observable terms (density
 :math:`S_0`, total elimination :math:`e_0` per day, the microglia-dependent share :math:`\phi` of it and the
-dwell time of a tagged spine); the rate constants follow from requiring :math:`S_0` to be the drug-free steady
-state of intact tissue:
+dwell time of a tagged spine); ``turnover_scale`` :math:`\lambda` multiplies :math:`e_0` (and, with two pools, the
+persistent elimination), i.e. all drug-free elimination and formation together at unchanged :math:`S_0` (1: the
+calibrated young mouse; a translation parameter, :mod:`sim.uncertainty`). Below, :math:`e_0` stands for
+:math:`\lambda e_0`. The rate constants follow from requiring :math:`S_0` to be the drug-free steady state of
+intact tissue:
 
 .. math::
 
@@ -208,9 +211,18 @@ class SpineTurnover:
         source="assumption: activated microglia hold back new spines ([shi2022] as reported in the press); magnitude not found",
         symbol="beta_A",
     )
+    turnover_scale: float = param(
+        1.0,
+        units="1",
+        long_name="drug-free spine turnover (elimination and formation together) relative to the calibrated young-mouse "
+        "cranial-window value; baseline density unchanged",
+        source="definition: 1 = the calibrated mouse; another species draws it from the range of its translation file "
+        "(sim/configs/translation)",
+        symbol="lambda",
+    )
 
     def __post_init__(self) -> None:
-        check_positive(self, "baseline_density_per_um", "elimination_per_day", "tagged_dwell_h")
+        check_positive(self, "baseline_density_per_um", "elimination_per_day", "tagged_dwell_h", "turnover_scale")
         check_positive(self, "homeostatic_gain", "activated_formation_suppression", allow_zero=True)
         check_fraction(self, "microglial_share")
         if not 0.0 <= self.baseline_formation_suppression < 1.0:
@@ -230,14 +242,19 @@ class SpineTurnover:
 
     # ------------------------------------------------------------------ derived constants (all per hour)
     @property
+    def baseline_elimination_per_day(self) -> float:
+        r"""Drug-free fraction of all spines eliminated per day, :math:`\lambda e_0` [1/d] (``turnover_scale`` × e_0)."""
+        return self.elimination_per_day * self.turnover_scale
+
+    @property
     def transient_fraction(self) -> float:
         """Drug-free fraction of spines in the pool that is formed, tagged and engulfed (1: one pool) [1]."""
         return 1.0
 
     @property
     def transient_elimination_per_day(self) -> float:
-        """Drug-free fraction of the transient pool eliminated per day [1/d] (one pool: ``elimination_per_day``)."""
-        return self.elimination_per_day
+        """Drug-free fraction of the transient pool eliminated per day [1/d] (one pool: the baseline elimination)."""
+        return self.baseline_elimination_per_day
 
     @property
     def intrinsic_elimination_rate(self) -> float:
@@ -273,7 +290,10 @@ class SpineTurnover:
     def max_formation_rate(self) -> float:
         """Formation rate :math:`f_{max}` with no microglial suppression at baseline density [1/(um h)]."""
         return (
-            self.elimination_per_day / 24.0 * self.baseline_density_per_um / (1.0 - self.baseline_formation_suppression)
+            self.baseline_elimination_per_day
+            / 24.0
+            * self.baseline_density_per_um
+            / (1.0 - self.baseline_formation_suppression)
         )
 
     def record(self, model: Any = None) -> SpineRecord:
@@ -381,8 +401,8 @@ class TwoPoolSpines(SpineTurnover):
 
     @property
     def persistent_elimination_per_day(self) -> float:
-        """Fraction of persistent spines lost per day :math:`e_p` [1/d]."""
-        return math.log(2.0) / self.persistent_half_life_days
+        """Fraction of persistent spines lost per day :math:`e_p` [1/d] (scaled by ``turnover_scale`` as all turnover)."""
+        return math.log(2.0) / self.persistent_half_life_days * self.turnover_scale
 
     @property
     def transient_fraction(self) -> float:
@@ -393,7 +413,7 @@ class TwoPoolSpines(SpineTurnover):
     def transient_elimination_per_day(self) -> float:
         """Drug-free turnover of the transient pool :math:`e_T = (e_0 - p e_p)/(1 - p)` [1/d]."""
         p = self.persistent_fraction
-        return (self.elimination_per_day - p * self.persistent_elimination_per_day) / (1.0 - p)
+        return (self.baseline_elimination_per_day - p * self.persistent_elimination_per_day) / (1.0 - p)
 
     @property
     def stabilisation_rate(self) -> float:

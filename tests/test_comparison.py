@@ -65,7 +65,8 @@ def test_clinically_equivalent_doses_differ_in_tspo_not_gabaa_occupancy():
     """
     doses = {k: v for k, v in equivalent_doses(10.0).items() if k in ("diazepam", "alprazolam", "lorazepam")}
     runs = simulate_variants(
-        drug_variants(doses, "dose_mg"), common=["species=human", "regimen=human_daily_oral", *SHORT]
+        drug_variants(doses, "dose_mg"),
+        common=["species=human", "regimen=human_daily_oral", "translation=none", *SHORT],
     )
     table = summary_table(runs, dim="drug")
     tspo, gabaa = table.mean_tspo_occupancy, table.mean_gabaa_occupancy

@@ -141,7 +141,7 @@ def test_every_drug_species_pair_composes_and_runs(drug, species):
     assert run.drug.name == drug and run.species.name == species
     assert run.pk.dosed == drug and set(run.pk.names) <= set(run.drug.compounds)
     ds = sim.simulate(run)
-    assert ds.cumulative_dose[-1] > 0
+    assert bool((ds.cumulative_dose.isel(time=-1) > 0).all())  # one run, or every draw of a non-mouse species
 
 
 GROUPS = ["genotype", "regimen", "spines", "depletion", "species", "binding", "microglia", "cognition"]

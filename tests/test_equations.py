@@ -77,11 +77,11 @@ def reference_rhs(m: PruningModel, y, infusion, *, lib=math):
     n = 1.0 - dep.fraction_depleted
     a, t, q, su, st = y[len(names) + len(two) + 1 :]
     drive = maximum(agonism * maximum(t, 0) ** mg.tspo_receptor_coupling * responsiveness, 0)
-    s = drive**mg.stimulus_hill / (drive**mg.stimulus_hill + mg.stimulus_ec50**mg.stimulus_hill)
+    s = mg.response_scale * drive**mg.stimulus_hill / (drive**mg.stimulus_hill + mg.stimulus_ec50**mg.stimulus_hill)
     d.append(mg.activation_rate_per_h * s * (1 - a) - LN2 / mg.deactivation_half_life_h * a)
     d.append(LN2 / mg.tspo_half_life_h * (resting * (1 + (mg.tspo_induction_fold - 1) * a) - t))
     d.append(LN2 / mg.c1q_half_life_h * (1 + mg.c1q_gain * a - q))
-    e0, s0, phi = sp.elimination_per_day / 24.0, sp.baseline_density_per_um, sp.microglial_share
+    e0, s0, phi = sp.elimination_per_day * sp.turnover_scale / 24.0, sp.baseline_density_per_um, sp.microglial_share
     e_int, k_eng = (1 - phi) * e0, 1.0 / sp.tagged_dwell_h
     st_star = phi * e0 * s0 / k_eng
     k_tag = (k_eng + e_int) * st_star / (s0 - st_star)
@@ -152,11 +152,12 @@ def distinct_model(rng: np.random.Generator) -> PruningModel:
         activation_rate_per_h=pos(), deactivation_half_life_h=10 * pos(), stimulus_ec50=frac(),
         stimulus_hill=1 + frac(), tspo_receptor_coupling=frac(), tspo_half_life_h=10 * pos(),
         c1q_half_life_h=10 * pos(), c1q_gain=pos(), engulfment_gain=pos(), tspo_induction_fold=2 + pos(),
+        response_scale=pos(),
     )  # fmt: skip
     spines = SpineTurnover(
         baseline_density_per_um=frac(), elimination_per_day=0.1 * frac(), microglial_share=frac(),
         tagged_dwell_h=10 * frac(), homeostatic_gain=pos(), baseline_formation_suppression=frac() / 2,
-        activated_formation_suppression=frac(),
+        activated_formation_suppression=frac(), turnover_scale=3 * frac(),
     )  # fmt: skip
     return PruningModel(
         drug=drug,
@@ -432,12 +433,12 @@ def reference_variant_tail(m: PruningModel, y, infusion):
     s = (base[n_pk] + k_deact * a) / (mg.activation_rate_per_h * (1 - a))
     s_eff = max(0.0, s - (1 - mg.adapted_response) * r)
     e0, p, s0, phi = (
-        sp.elimination_per_day / 24.0,
+        sp.elimination_per_day * sp.turnover_scale / 24.0,
         sp.persistent_fraction,
         sp.baseline_density_per_um,
         sp.microglial_share,
     )
-    e_p = LN2 / sp.persistent_half_life_days / 24.0
+    e_p = LN2 / sp.persistent_half_life_days / 24.0 * sp.turnover_scale  # all drug-free turnover scaled
     e_t = (e0 - p * e_p) / (1 - p)
     e_int, k_eng = (1 - phi) * e_t, 1.0 / sp.tagged_dwell_h
     st_star = phi * e_t * (1 - p) * s0 / k_eng

@@ -28,7 +28,7 @@ CLINICAL = [
     ("human_chlordiazepoxide_10mg_tid", "chlordiazepoxide", 10.0, 3),
     ("human_midazolam_7p5mg_nightly", "midazolam", 7.5, 1),
 ]
-SHORT = ["duration_days=3", "output_step_h=1"]
+SHORT = ["duration_days=3", "output_step_h=1", "translation=none"]  # dosing checks: the single line
 
 
 def simulate(run):

@@ -31,7 +31,7 @@ from sim.core.params import ConfigError
 from sim.core.results import OUTPUTS, to_dataset
 from sim.core.stage import CHAIN, GROUPS
 from sim.engines import batch_kernel
-from sim.engines.ode import OdeEngine
+from sim.engines.ode import _MIN_STEP_REL, OdeEngine
 from sim.model import PruningModel
 
 #: The last chained group whose output does not depend on downstream parameters; the batch starts after it.
@@ -258,7 +258,12 @@ def _integrate_upstream(model: PruningModel, times_h: np.ndarray, signal_step_h:
         inside = times_h[(times_h >= t0) & (times_h <= t1)]
         full = np.union1d(grid, inside)
         rate = float(sched.infusion_umol_per_kg_h[i])
-        states = solver._segment(rhs, y, full, rate, t0, t1) if t1 > t0 else np.repeat(y[:, None], full.size, 1)
+        tiny = _MIN_STEP_REL * max(1.0, abs(t1))  # as in OdeEngine.integrate: LSODA refuses steps this short
+        if t1 - t0 > tiny:
+            full[1:] = np.maximum(full[1:], t0 + tiny)  # an output time 1e-14 h after a dose moves just beyond it
+            states = solver._segment(rhs, y, full, rate, t0, t1)
+        else:
+            states = np.repeat(y[:, None], full.size, 1)
         at_grid = np.searchsorted(full, grid)
         blocks.append(
             module.upstream_signal(np.ascontiguousarray(states[:n_up, at_grid].T), np.full(n + 1, rate), theta_up)

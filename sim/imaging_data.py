@@ -46,6 +46,7 @@ import csv
 import math
 import shlex
 import sys
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,7 +59,7 @@ import xarray as xr
 from sim import presets
 from sim.core.params import ConfigError
 from sim.imaging import IMAGING_OUTPUTS, score_readouts
-from sim.io import save_dataset
+from sim.io import check_writable, save_dataset
 
 #: Required columns of the scoring table -> meaning.
 SCORING_COLUMNS = {
@@ -90,15 +91,21 @@ def read_rows(path: str | Path) -> tuple[list[str], list[tuple[int, dict[str, An
         raise ConfigError(f"{str(path)!r} is not a file: give the path of a .csv or .xlsx table")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            table = [(reader.line_num, row) for row in reader]
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                reader = csv.reader(handle)
+                table = [(reader.line_num, row) for row in reader]
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise ConfigError(f"{str(path)!r} cannot be read as a UTF-8 CSV table: {error}") from error
     elif suffix in EXCEL_SUFFIXES:
         try:
             import openpyxl
         except ImportError as error:
             raise ConfigError(f"{str(path)!r}: reading Excel needs openpyxl (pip install synaprune[excel])") from error
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            raise ConfigError(f"{str(path)!r} cannot be read as an Excel workbook: {error}") from error
         try:
             sheet = book.worksheets[0]
             table = [(number, list(row)) for number, row in enumerate(sheet.iter_rows(values_only=True), start=1)]
@@ -543,10 +550,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         ds = load(args.scoring, args.groups)
+        check_writable(Path(args.out).resolve().parent)
+        path = save_dataset(ds, args.out)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)  # one line: every problem with its file and line number
         return 2
-    path = save_dataset(ds, args.out)
     print(f"wrote {path}: {ds.sizes['animal']} animals in {ds.sizes['group']} groups, {ds.sizes['session']} sessions")
     return 0
 

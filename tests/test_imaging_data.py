@@ -179,3 +179,11 @@ def test_packaged_example_regenerates_and_gives_back_the_readouts_of_sim_imaging
     assert ds.surviving_fraction_group_mean.sel(group="diazepam")[-1] < ds.surviving_fraction_group_mean.sel(group="vehicle")[-1]  # fmt: skip
     readme = (imaging_data.EXAMPLE_DIR / "README.md").read_text()
     assert "synthetic" in readme.lower() and "experiments/make_example_imaging_data.py" in readme
+
+
+def test_unreadable_files_are_config_errors(tmp_path, tables):
+    (tmp_path / "s.xlsx").write_text("not a workbook")
+    (tmp_path / "s.txt").write_text(SCORING)
+    for path, what in ((tmp_path / "s.xlsx", "cannot be read as an Excel workbook"), (tmp_path / "s.txt", "'.txt' is not allowed"), (tmp_path / "none.csv", "is not a file")):  # fmt: skip
+        with pytest.raises(ConfigError, match=what):
+            imaging_data.load(path, tables[1])

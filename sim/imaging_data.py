@@ -168,6 +168,14 @@ class Group:
     overrides: tuple[str, ...]
     animals: tuple[str, ...]
 
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, name: str) -> Group:
+        """The group ``name`` of a Dataset of :func:`load` (treatment and animals)."""
+        if name not in ds["group"].values:
+            raise ConfigError(f"group = {name!r} is not allowed: the data have groups {ds['group'].values.tolist()}")
+        animals = ds["animal"].values[ds["animal_group"].values == name]
+        return cls(name, tuple(shlex.split(str(ds["treatment"].sel(group=name).item()))), tuple(animals.tolist()))
+
     def config(self, extra: tuple[str, ...] = ()) -> Any:
         """The :class:`~sim.run.RunConfig` of the group's treatment (plus ``extra`` overrides)."""
         return presets.from_overrides([*self.overrides, *extra])
@@ -425,7 +433,7 @@ def load(scoring: str | Path, groups: str | Path) -> xr.Dataset:
     ds["segment_animal"] = ("segment", [s[0] for s in segments], {"long_name": "animal of the dendrite segment"})
     ds["segment_dendrite"] = ("segment", [s[1] for s in segments], {"long_name": "dendrite identifier in the animal"})
     names = list(ds["group"].values)
-    ds["treatment"] = ("group", [" ".join(group_table[g].overrides) for g in names], {"long_name": "synaprune overrides of the group's treatment"})  # fmt: skip
+    ds["treatment"] = ("group", [shlex.join(group_table[g].overrides) for g in names], {"long_name": "synaprune overrides of the group's treatment (shell words)"})  # fmt: skip
     ds = ds.assign_coords(session=np.arange(all_days.size), session_day=("session", all_days))
     ds["session"].attrs.update(units="1", long_name="imaging session (sorted session days of all animals)")
     ds["session_day"].attrs.update(units="d", long_name="day of the imaging session")

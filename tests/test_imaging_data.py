@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -187,3 +188,49 @@ def test_unreadable_files_are_config_errors(tmp_path, tables):
     for path, what in ((tmp_path / "s.xlsx", "cannot be read as an Excel workbook"), (tmp_path / "s.txt", "'.txt' is not allowed"), (tmp_path / "none.csv", "is not a file")):  # fmt: skip
         with pytest.raises(ConfigError, match=what):
             imaging_data.load(path, tables[1])
+
+
+# ---------------------------------------------------------------------- fit skeleton (issue 16 item 2, not done)
+def _example():
+    return imaging_data.load(imaging_data.EXAMPLE_DIR / imaging_data.EXAMPLE_SCORING, imaging_data.EXAMPLE_DIR / imaging_data.EXAMPLE_GROUPS)  # fmt: skip
+
+
+def test_count_log_likelihood_equals_a_hand_written_sum():
+    from sim.fit_imaging import count_log_likelihood
+
+    ds = _example()
+    days = ds.session_day.values
+    rates = {"vehicle": (0.45, 0.07, 0.09), "diazepam": (0.40, 0.12, 0.05)}  # density [1/um], lost, gained [1]
+    predicted = {
+        g: xr.Dataset(
+            {"spine_density": ("session", np.full(days.size, r[0])), "lost_fraction": ("session", np.full(days.size, r[1])),
+             "gained_fraction": ("session", np.full(days.size, r[2]))},
+            coords={"session_day": ("session", days)},
+        )
+        for g, r in rates.items()
+    }  # fmt: skip
+    expected = 0.0
+    group_of = dict(zip(ds.animal.values, ds.animal_group.values))
+    for s in range(ds.sizes["segment"]):
+        rho, lam, gam = rates[group_of[str(ds.segment_animal.values[s])]]
+        n = ds.segment_spine_count.values[s].astype(int)
+        mu = rho * float(ds.segment_length_um[s])
+        expected += n[0] * math.log(mu) - mu - math.lgamma(n[0] + 1)
+        for k in range(1, days.size):
+            lost, gained = int(ds.segment_lost_count.values[s, k]), int(ds.segment_gained_count.values[s, k])
+            expected += math.log(math.comb(n[k - 1], lost)) + lost * math.log(lam) + (n[k - 1] - lost) * math.log(1 - lam)  # fmt: skip
+            mu = n[k - 1] * gam
+            expected += gained * math.log(mu) - mu - math.lgamma(gained + 1)
+    assert count_log_likelihood(ds, predicted) == pytest.approx(expected, rel=1e-12)
+
+
+def test_count_log_likelihood_prefers_each_groups_own_treatment():
+    from sim.fit_imaging import count_log_likelihood, model_readouts
+    from sim.imaging_data import Group
+
+    ds = _example()
+    days = ds.session_day.values
+    predicted = {g: model_readouts(Group.from_dataset(ds, g), days) for g in ("vehicle", "diazepam")}
+    assert Group.from_dataset(ds, "diazepam").animals == tuple(f"diazepam_{k}" for k in range(1, 5))
+    swapped = {"vehicle": predicted["diazepam"], "diazepam": predicted["vehicle"]}
+    assert count_log_likelihood(ds, predicted) > count_log_likelihood(ds, swapped) + 5.0

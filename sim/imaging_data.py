@@ -206,8 +206,12 @@ def _treatment_problem(overrides: tuple[str, ...]) -> str:
     return ""
 
 
-def read_groups(path: str | Path, problems: _Problems) -> dict[str, Group]:
-    """Groups by name from the groups table; appends every problem (with its line) to ``problems``."""
+def read_groups(path: str | Path, problems: _Problems, refused: set[str] | None = None) -> dict[str, Group]:
+    """Groups by name from the groups table; appends every problem (with its line) to ``problems``.
+
+    ``refused``, if given, receives the animals whose row was refused.
+    """
+    refused = set() if refused is None else refused
     path = Path(path)
     header, rows = read_rows(path)
     by_experiment = "experiment" in header
@@ -256,6 +260,7 @@ def read_groups(path: str | Path, problems: _Problems) -> dict[str, Group]:
             continue
         treatments.setdefault(group, (line, overrides))
         animals[group].append(animal)
+    refused.update(set(seen) - {animal for names in animals.values() for animal in names})
     return {name: Group(name, overrides, tuple(animals[name])) for name, (_, overrides) in treatments.items()}
 
 
@@ -268,8 +273,14 @@ class _Spine:
     lines: list[int]
 
 
-def read_scoring(path: str | Path, animals: set[str], problems: _Problems) -> dict[str, dict[str, Any]]:
-    """Per animal: ``{"days": sorted session days, "dendrites": {name: (length_um, {spine_id: _Spine})}}``."""
+def read_scoring(
+    path: str | Path, animals: set[str], problems: _Problems, invalid: set[str] = frozenset()
+) -> dict[str, dict[str, Any]]:
+    """Per animal: ``{"days": sorted session days, "dendrites": {name: (length_um, {spine_id: _Spine})}}``.
+
+    ``animals``: the animals of valid groups; ``invalid``: animals whose groups-table row was refused (their rows
+    are reported as such, not as unknown animals).
+    """
     path = Path(path)
     header, rows = read_rows(path)
     if _missing_columns(path, header, tuple(SCORING_COLUMNS), problems):
@@ -283,7 +294,9 @@ def read_scoring(path: str | Path, animals: set[str], problems: _Problems) -> di
         animal, dendrite, spine_id = (_text(row.get(k)) for k in ("animal", "dendrite", "spine_id"))
         length, day, present = (_number(row.get(k)) for k in ("segment_length_um", "session_day", "present"))
         bad = []
-        if animal not in animals:
+        if animal in invalid:
+            bad.append(f"animal {animal!r}: its row in the groups table was refused (reported there)")
+        elif animal not in animals:
             bad.append(f"unknown animal {animal!r} (not in the groups table)")
         if not dendrite or not spine_id:
             bad.append("dendrite and spine_id must not be blank")
@@ -323,7 +336,7 @@ def read_scoring(path: str | Path, animals: set[str], problems: _Problems) -> di
     for (animal, dendrite, spine_id), spine in spines.items():
         entry = out.setdefault(animal, {"days": sorted(days[animal]), "dendrites": {}})
         entry["dendrites"].setdefault(dendrite, (lengths[(animal, dendrite)][0], {}))[1][spine_id] = spine
-    for missing in sorted(animals - set(out)):
+    for missing in sorted(animals - set(out) - invalid):
         problems.append(f"{path.name}: animal {missing!r} of the groups table has no scoring rows")
     return out
 
@@ -399,9 +412,10 @@ def load(scoring: str | Path, groups: str | Path) -> xr.Dataset:
         Listing every problem of both files with its file and line number.
     """
     problems = _Problems()
-    group_table = read_groups(groups, problems)
+    refused: set[str] = set()
+    group_table = read_groups(groups, problems, refused)
     animal_group = {animal: g.name for g in group_table.values() for animal in g.animals}
-    scored = read_scoring(scoring, set(animal_group), problems)
+    scored = read_scoring(scoring, set(animal_group), problems, refused)
     problems.check()
     all_days = np.array(sorted({day for entry in scored.values() for day in entry["days"]}))
     animals = [a for g in group_table.values() for a in g.animals]

@@ -113,8 +113,9 @@ def test_every_malformed_row_is_reported_with_its_line_in_one_message(tmp_path):
     }
     for where, what in expected.items():
         assert re.search(re.escape(where) + r": [^;]*" + re.escape(what), message), (where, what, message)
-    # m3 is 'other', an invalid group: its rows are reported as rows of an unknown animal, not half-loaded
-    assert "s.csv:9" in message
+    # m3 is in group 'other', whose row is refused: its scoring rows say so (not "unknown animal"); nothing loaded
+    assert "s.csv:9: animal 'm3': its row in the groups table was refused" in message
+    assert message.count("problem") == 1 and message.startswith("6 problem(s)")  # g.csv:4 and s.csv:4, 5, 6, 8, 9
 
 
 def test_missing_column_and_unknown_experiment(tmp_path):

@@ -190,6 +190,32 @@ def _image_agents(
     ds: xr.Dataset, protocol: ImagingProtocol, days: np.ndarray, rng: np.random.Generator | None
 ) -> xr.Dataset:
     """Score every recorded spine at every session."""
+    return score_readouts(_detected(ds, protocol, days, rng), protocol.fov_length_um)
+
+
+def detected_spines(
+    ds: xr.Dataset, protocol: ImagingProtocol | None = None, *, rng: np.random.Generator | None = None
+) -> xr.DataArray:
+    """Which recorded spines of an agent result are scored at which session: the table behind :func:`image`.
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean over ``(..., "spine", "session")`` with coordinate ``session_day`` [d]; spines outside the field
+        of view (and padding) are never scored. Detection misses are drawn from ``rng`` as in :func:`image`.
+    """
+    protocol = protocol or ImagingProtocol()
+    if "birth_time" not in ds:
+        raise ValueError("detected_spines() needs an agent result with per-spine records (engine.record_spines)")
+    days = protocol.session_days(float(ds.time[-1]))
+    detected = _detected(ds, protocol, days, rng)
+    return detected.assign_coords(session_day=("session", days))
+
+
+def _detected(
+    ds: xr.Dataset, protocol: ImagingProtocol, days: np.ndarray, rng: np.random.Generator | None
+) -> xr.DataArray:
+    """Boolean (..., spine, session): recorded spine in the field of view and detected at the session."""
     total_um = ds.attrs.get("agent_segments", math.nan) * ds.attrs.get("agent_segment_length_um", math.nan)
     if np.isfinite(total_um) and protocol.fov_length_um > total_um * (1 + 1e-12):
         raise ConfigError(
@@ -208,8 +234,29 @@ def _image_agents(
         age = (session - birth).transpose(*present.dims)
         draw = xr.DataArray(rng.random(present.shape), dims=present.dims)
         detected = present & (draw < xr.DataArray(protocol.detection(age.values), dims=present.dims))
+    return detected
+
+
+def score_readouts(detected: xr.DataArray, length_um: float | xr.DataArray) -> xr.Dataset:
+    """The readouts of :data:`IMAGING_OUTPUTS` from a table of scored spines (the definitions of the module docstring).
+
+    Parameters
+    ----------
+    detected
+        Boolean, dimensions ``(..., "spine", "session")``: spine scored at the session (padding spines: all False).
+        Sessions in time order; ``session`` 0 is the first session (the cohort of ``surviving_fraction``).
+    length_um
+        Dendrite length scored [um]: a number, or an array over the leading dimensions.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables of :data:`IMAGING_OUTPUTS` over ``(..., "session")`` with their units and long names; gained,
+        lost and the fractions are NaN at session 0.
+    """
+    n_sessions = detected.sizes["session"]
     previous = detected.shift(session=1, fill_value=False)
-    later = xr.DataArray(np.arange(days.size) > 0, dims="session")
+    later = xr.DataArray(np.arange(n_sessions) > 0, dims="session")
     count = detected.sum("spine")
     gained = (detected & ~previous).sum("spine").where(later)
     lost = (previous & ~detected).sum("spine").where(later)
@@ -219,7 +266,7 @@ def _image_agents(
         out = xr.Dataset(
             {
                 "spine_count": count.astype(float),
-                "spine_density": count / protocol.fov_length_um,
+                "spine_density": count / length_um,
                 "gained_count": gained,
                 "lost_count": lost,
                 "gained_fraction": gained / count_previous,
@@ -229,7 +276,10 @@ def _image_agents(
                 "surviving_fraction": surviving / count.isel(session=0),
             }
         )
-    return out.drop_vars([c for c in out.coords if c not in out.dims])
+    out = out.drop_vars([c for c in out.coords if c not in out.dims])
+    for name, (units, long_name) in IMAGING_OUTPUTS.items():
+        out[name].attrs.update(units=units, long_name=long_name)
+    return out
 
 
 # ---------------------------------------------------------------------- ODE results
@@ -315,4 +365,4 @@ def _expected(ds: xr.Dataset, protocol: ImagingProtocol, days: np.ndarray, model
     return xr.Dataset({k: ("session", v) for k, v in values.items()}), note
 
 
-__all__ = ["IMAGING_OUTPUTS", "ImagingProtocol", "image"]
+__all__ = ["IMAGING_OUTPUTS", "ImagingProtocol", "detected_spines", "image", "score_readouts"]

@@ -29,6 +29,7 @@ from sim.drug import Compound, Drug
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.genotype import Genotype
+from sim.imaging_data import load as load_imaging_data
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.model import PruningModel
 from sim.pk import CompoundPK, LinearChainPK
@@ -120,6 +121,7 @@ __all__ = [
     "collect",
     "io",
     "load_config",
+    "load_imaging_data",
     "presets",
     "simulate",
     "simulate_model",

@@ -93,9 +93,9 @@ def adaptation_rate(p: ToleranceRecord, agonism, adaptation):
 
 @stage_function
 def tolerance_rhs(p: ToleranceRecord, state, upstream, out):
-    """Stage function: derivative of the adaptation [1/h] from (TSPO agonism, GABA-A agonism) [1].
+    r"""Stage function: derivative of the adaptation [1/h] from (TSPO agonism, GABA-A agonism) [1].
 
-    Signal passed on: the TSPO agonism and the adapted GABA-A signalling :math:`\\max(0, a^G - A)` [1].
+    Signal passed on: the TSPO agonism and the adapted GABA-A signalling :math:`\max(0, a^G - A)` [1].
     """
     adaptation = state[0]
     out[0] = adaptation_rate(p, upstream[1], adaptation)
@@ -117,7 +117,9 @@ class NoTolerance:
 
     def __post_init__(self) -> None:
         if self.name != "none":
-            raise ConfigError(f"tolerance.name = {self.name!r} is not allowed for tolerance=none (use tolerance=adaptive)")
+            raise ConfigError(
+                f"tolerance.name = {self.name!r} is not allowed for tolerance=none (use tolerance=adaptive)"
+            )
 
     def record(self, model: Any = None) -> NoToleranceRecord:
         """Constants of :func:`no_tolerance_rhs`."""

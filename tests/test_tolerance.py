@@ -23,6 +23,7 @@ from test_equations import LN2, assert_symbolic_chain_equals_kernel, distinct_mo
 
 from sim import presets
 from sim.core.params import ConfigError
+from sim.engines.batch import BatchEngine
 from sim.run import simulate_model
 from sim.tolerance import AdaptiveTolerance, NoTolerance, tolerance_rhs, withdrawal_summary
 
@@ -84,13 +85,25 @@ def reference_tolerance(m, y, infusion):
     adaptation = y[n_pk]
     base = reference_rhs(dataclasses.replace(m, tolerance=NoTolerance()), np.delete(y, n_pk), infusion)
     free = [m.pk.compounds[n].free_fraction * y[1 + i] / m.pk.compounds[n].volume_l_per_kg for i, n in enumerate(names)]
-    ratio = [max(f, 0) * 1e3 / (m.drug.compounds[n].gabaa_ki_nM * m.binding.gabaa_ki_scale) for f, n in zip(free, names)]
-    gabaa = m.genotype.gabaa_bz_sensitivity * sum(
-        r * m.drug.compounds[n].gabaa_efficacy for r, n in zip(ratio, names)
-    ) / (1 + sum(ratio))
+    ratio = [
+        max(f, 0) * 1e3 / (m.drug.compounds[n].gabaa_ki_nM * m.binding.gabaa_ki_scale) for f, n in zip(free, names)
+    ]
+    gabaa = (
+        m.genotype.gabaa_bz_sensitivity
+        * sum(r * m.drug.compounds[n].gabaa_efficacy for r, n in zip(ratio, names))
+        / (1 + sum(ratio))
+    )
     target = TOLERANCE.compensation * gabaa
     rate = LN2 / 37.0 if target > adaptation else LN2 / 11.0
     return np.insert(base, n_pk, rate * (target - adaptation)), gabaa
+
+
+def state_on(side: str, model, rng) -> np.ndarray:
+    """A state whose adaptation lies below (``onset``) or above (``recovery``) its target 0.63 a."""
+    y = np.concatenate([rng.uniform(0.5, 5.0, model.n_pk), [0.0], [0.3, 1.4, 2.1, 0.25, 0.12]])
+    _, gabaa = reference_tolerance(model, y, 0.37)
+    y[model.n_pk] = 0.4 * gabaa if side == "onset" else 0.9 * gabaa
+    return y
 
 
 @pytest.mark.parametrize("side", ["onset", "recovery"])
@@ -98,14 +111,17 @@ def test_compiled_tolerance_chain_matches_python_and_its_equations(side):
     rng = np.random.default_rng(41)
     model = tolerance_model(rng)
     assert model.state_names[model.n_pk] == "gabaa_adaptation"
-    y = np.concatenate([rng.uniform(0.5, 5.0, model.n_pk), [0.0], [0.3, 1.4, 2.1, 0.25, 0.12]])
-    _, gabaa = reference_tolerance(model, y, 0.37)
-    y[model.n_pk] = 0.4 * gabaa if side == "onset" else 0.9 * gabaa  # below or above the target 0.63 a
+    y = state_on(side, model, rng)
     expected, _ = reference_tolerance(model, y, 0.37)
     compiled = model.compiled_rhs()(0.0, y, 0.37)
     np.testing.assert_allclose(compiled, expected, rtol=1e-11, atol=1e-15)
     np.testing.assert_allclose(model.rhs(0.0, y, 0.37), compiled, rtol=1e-12, atol=1e-16)
-    assert_symbolic_chain_equals_kernel(model, y)
+
+
+def test_tolerance_stage_functions_evaluate_on_symbols():
+    rng = np.random.default_rng(42)
+    model = tolerance_model(rng)
+    assert_symbolic_chain_equals_kernel(model, state_on("recovery", model, rng))
 
 
 # ---------------------------------------------------------------------------------------------- withdrawal proxy
@@ -132,6 +148,18 @@ def test_longer_course_gives_a_deeper_and_longer_withdrawal():
     assert short["peak"] > 0 and short["area_h"] > 0  # an abrupt stop after two weeks already leaves a deficit
     assert long["peak"] > short["peak"] and long["area_h"] > short["area_h"]
     assert long["duration_h"] >= short["duration_h"]
+
+
+def test_batch_engine_integrates_the_stage_with_the_upstream_signal():
+    """The batch engine integrates the tolerance stage once, upstream of the sets (outputs equal the ODE engine's)."""
+    run = presets.experiment("bollinger2020_cus_diazepam", ["tolerance=adaptive", "output_step_h=6"])
+    one = simulate_model(run.model(), run.times_h())
+    batch = BatchEngine().simulate(run.model(), run.times_h(), {"stress.gabaa_ec50": [0.0236, 0.05]})
+    assert one.gabaa_adaptation.max() > 0.01
+    for name in ("gabaa_adaptation", "gabaa_signalling_net", "withdrawal_deficit"):
+        expected = np.broadcast_to(one[name].values, batch[name].shape)  # the same for every set
+        np.testing.assert_allclose(batch[name].values, expected, rtol=0, atol=1e-8, err_msg=name)
+    np.testing.assert_allclose(batch.neuronal_activity.values[0], one.neuronal_activity.values, rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------- bad input

@@ -44,6 +44,14 @@ Design choices (each an assumption):
 * **Rodent time scales.** The half-times come from mice; no human time course of receptor adaptation was found,
   and human runs use the same values (assumption).
 
+**Conflict with [bollinger2020] (reported, not tuned).** With these values the stress arm loses most of its
+protection: CUS + daily diazepam 1 mg/kg loses 5.5 % of the spines after 14 days (3.0 % without tolerance), more
+than the third of the CUS loss (4.0 %) the finding allows; it holds only for a compensated fraction below about
+0.25. The data agree with the finding rather than with the model: little or no tolerance to anxiolytic effects at
+such doses ([file1994]; [davis1988]). One adaptation for all GABA-A effects is too coarse; an effect-specific
+fraction for the activity damping would resolve it, but is not measured. Every Shi et al. finding is unchanged
+(they run without stress, so the GABA-A signal reaches no pruning arm).
+
 With ``tolerance=none`` (:class:`NoTolerance`) the stage has no state and passes the binding signal on unchanged:
 every result is identical to the last bit to a model without this stage.
 """

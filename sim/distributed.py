@@ -75,7 +75,15 @@ from sim.checks import check_run
 from sim.core import __version__
 from sim.core.files import part_path
 from sim.core.params import ConfigError
-from sim.core.results import CANONICAL_ORDER, COORD_ATTRS, OUTPUTS, STRESS_OUTPUTS, git_state, provenance
+from sim.core.results import (
+    CANONICAL_ORDER,
+    COORD_ATTRS,
+    OUTPUTS,
+    STRESS_OUTPUTS,
+    TOLERANCE_OUTPUTS,
+    git_state,
+    provenance,
+)
 from sim.engines.batch import BatchEngine, downstream_groups, output_names
 from sim.model import PruningModel
 from sim.run import RunConfig, _engine_description, calibration_attributes
@@ -527,6 +535,7 @@ def run_sweep(
     """
     run, keys = prepare(model_or_config, values, mode, duration_days, output_step_h, variables)
     absent = () if run.model().stress.state_names else STRESS_OUTPUTS  # stress=none has no stress outputs
+    absent += () if run.model().tolerance.state_names else TOLERANCE_OUTPUTS  # nor tolerance=none its outputs
     every = [name for name in sorted(output_names(None)) if "replicate" not in OUTPUTS[name][0] and name not in absent]
     stored = tuple(dict.fromkeys(variables)) if variables is not None else tuple(every)
     dtype = "float64" if dtype is None else dtype

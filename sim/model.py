@@ -33,6 +33,7 @@ from sim.sex import Sex
 from sim.species import Species
 from sim.spines import SpineTurnover, relative_density
 from sim.stress import NoStress
+from sim.tolerance import NoTolerance
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class PruningModel:
     regimen: DosingRegimen = field(default_factory=calibrated("regimen"))
     pk: LinearChainPK = field(default_factory=calibrated("pk"))
     binding: EquilibriumBinding = field(default_factory=calibrated("binding"))
+    tolerance: NoTolerance = field(default_factory=calibrated("tolerance"))
     stress: NoStress = field(default_factory=calibrated("stress"))
     microglia: MicrogliaActivation = field(default_factory=calibrated("microglia"))
     depletion: MicrogliaDepletion = field(default_factory=calibrated("depletion"))
@@ -228,6 +230,9 @@ class PruningModel:
         agonism = out.pop("gabaa_agonism")
         out["sedation"] = self.cognition.sedation(agonism)
         out["cumulative_dose"] = self.cumulative_dose(times_h)
+        # the GABA-A signalling the tolerance stage passes on (unchanged with tolerance=none), and its outputs
+        agonism, tolerance_out = self.tolerance.readouts(agonism, states[self.slice("tolerance")])
+        out.update(tolerance_out)
         if self.stress.state_names:  # the stress stage reads it (downstream_readouts); not an output itself
             out["gabaa_agonism"] = agonism
         return out

@@ -183,6 +183,7 @@ class RunConfig:
     regimen: Any = field(default_factory=calibrated("regimen"))
     pk: Any = field(default_factory=calibrated("pk"))
     binding: Any = field(default_factory=calibrated("binding"))
+    tolerance: Any = field(default_factory=calibrated("tolerance"))
     stress: Any = field(default_factory=calibrated("stress"))
     microglia: Any = field(default_factory=calibrated("microglia"))
     depletion: Any = field(default_factory=calibrated("depletion"))

@@ -18,7 +18,8 @@ stage puts both in one model:
 with the clock :math:`c` [d] (days since time zero), the CUS window from :math:`d_0` for :math:`d_{\rm CUS}` days
 switched on and off over :math:`w` days, the stress intensity :math:`I` (1: the CUS protocol of [bollinger2020]),
 the neuronal activity :math:`a` relative to the unstressed drug-free baseline, the efficacy-weighted GABA-A
-agonism :math:`a^{\rm GABA}` from :mod:`sim.binding` (0 in benzodiazepine-insensitive GABA-A mice) and the
+agonism :math:`a^{\rm GABA}` from :mod:`sim.binding` (0 in benzodiazepine-insensitive GABA-A mice; with
+``tolerance=adaptive`` the signalling the adapted receptors still deliver, :mod:`sim.tolerance`) and the
 CSF1 excess :math:`X` (0 at rest); :math:`s` is the CSF1 response of the animals' sex relative to males (1 in
 males; :attr:`ChronicStress.female_csf1_response` in females, whose prefrontal spines CUS leaves unaltered
 [woodburn2021]). The stage passes the microglia the TSPO agonism unchanged and the CSF1 drive

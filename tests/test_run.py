@@ -152,6 +152,7 @@ def test_run_config_dataclass_fields_are_documented():
         "regimen",
         "pk",
         "binding",
+        "tolerance",
         "stress",
         "microglia",
         "depletion",

@@ -60,6 +60,22 @@ OUTPUTS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "0 without TSPO)",
     ),
     "c1q_level": (("time",), "1", "microglial C1q relative to resting"),
+    # tolerance stage only (tolerance=adaptive; absent with tolerance=none, which has no state)
+    "gabaa_adaptation": (
+        ("time",),
+        "1",
+        "GABA-A set-point shift by adaptation to benzodiazepine-site agonism (in units of the agonism it opposes)",
+    ),
+    "gabaa_signalling_net": (
+        ("time",),
+        "1",
+        "GABA-A agonism relative to the adapted set point (agonism minus adaptation; negative in withdrawal)",
+    ),
+    "withdrawal_deficit": (
+        ("time",),
+        "1",
+        "GABA-A signalling below the adapted set point (withdrawal-severity proxy; 0 without adaptation)",
+    ),
     # stress stage only (stress=cus; absent with stress=none, which has no state)
     "neuronal_activity": (
         ("time",),
@@ -99,6 +115,9 @@ OUTPUTS: dict[str, tuple[tuple[str, ...], str, str]] = {
 
 #: Outputs of the stress stage: present only when it has a state (``stress=cus``), absent with ``stress=none``.
 STRESS_OUTPUTS = ("neuronal_activity", "csf1_excess")
+
+#: Outputs of the tolerance stage: present only with ``tolerance=adaptive``, absent with ``tolerance=none``.
+TOLERANCE_OUTPUTS = ("gabaa_adaptation", "gabaa_signalling_net", "withdrawal_deficit")
 
 
 def to_dataset(

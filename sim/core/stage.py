@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-#: Every group of the model in the order of the chain: dosing -> PK -> binding -> stress -> microglia -> spines -> cognition.
+#: Every group of the model in the order of the chain: dosing -> PK -> binding -> tolerance -> stress -> microglia -> spines -> cognition.
 GROUPS: tuple[str, ...] = (
     "drug",
     "species",
@@ -42,6 +42,7 @@ GROUPS: tuple[str, ...] = (
     "regimen",
     "pk",
     "binding",
+    "tolerance",
     "stress",
     "microglia",
     "depletion",
@@ -50,7 +51,7 @@ GROUPS: tuple[str, ...] = (
 )
 
 #: The groups whose ``rhs`` is chained in the ODE kernel, in order: each passes its signal to the next.
-CHAIN: tuple[str, ...] = ("pk", "binding", "stress", "microglia", "spines")
+CHAIN: tuple[str, ...] = ("pk", "binding", "tolerance", "stress", "microglia", "spines")
 
 _REGISTRY: dict[str, list[type]] = {group: [] for group in GROUPS}
 

@@ -35,7 +35,7 @@ from sim.engines.ode import _MIN_STEP_REL, OdeEngine
 from sim.model import PruningModel
 
 #: The last chained group whose output does not depend on downstream parameters; the batch starts after it.
-LAST_UPSTREAM = "binding"
+LAST_UPSTREAM = "tolerance"
 
 #: Coordinate attributes of the leading dimension of a batch result.
 DRAW_ATTRS = {"units": "1", "long_name": "parameter set (draw)"}

@@ -29,7 +29,6 @@ from sim.drug import Compound, Drug
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.genotype import Genotype
-from sim.imaging_data import load as load_imaging_data
 from sim.microglia import MicrogliaActivation, MicrogliaDepletion
 from sim.model import PruningModel
 from sim.pk import CompoundPK, LinearChainPK
@@ -70,6 +69,16 @@ def load_config(overrides: list[str] | None = None) -> RunConfig:
     from sim.config import load_config as _load
 
     return _load(overrides)
+
+
+def load_imaging_data(scoring, groups):
+    """Your own chronic imaging data as the readouts :mod:`sim.imaging` computes (:func:`sim.imaging_data.load`).
+
+    ``scoring`` and ``groups`` are the two tables (CSV or .xlsx), read and checked; per animal, segment and group.
+    """
+    from sim.imaging_data import load  # imported on use: ``python -m sim.imaging_data`` runs the module as __main__
+
+    return load(scoring, groups)
 
 
 def collect(sweep_dir, *, allow_missing: bool = False, output_file: str = "result.nc"):

@@ -34,11 +34,10 @@ import xarray as xr
 
 from sim import library, targets
 from sim.core import __version__
-from sim.core.files import atomic_path
 from sim.core.params import ConfigError
 from sim.core.results import git_state
 from sim.engines.batch import BatchEngine, Upstream, upstream
-from sim.io import open_result, save_dataset
+from sim.io import open_result, save_with_summary
 from sim.model import PruningModel
 from sim.posterior import posterior_path, variable_name
 from sim.presets import from_overrides
@@ -286,12 +285,7 @@ def summary(ds: xr.Dataset) -> str:
 
 def write(ds: xr.Dataset, path: str | Path) -> tuple[Path, Path]:
     """Write the NetCDF and the Markdown summary next to it, each atomically."""
-    path = Path(path)
-    save_dataset(ds, path)
-    md = path.with_suffix(".md")
-    with atomic_path(md) as tmp:
-        tmp.write_text(summary(ds), encoding="utf-8")
-    return path, md
+    return save_with_summary(ds, path, summary(ds))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

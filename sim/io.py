@@ -66,6 +66,15 @@ def save_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
+def save_with_summary(ds: xr.Dataset, path: str | os.PathLike, summary: str) -> tuple[Path, Path]:
+    """Write ``ds`` (:func:`save_dataset`) and the Markdown ``summary`` beside it (``.md``), each atomically."""
+    path = save_dataset(ds, path)
+    md = path.with_suffix(".md")
+    with atomic_path(md) as tmp:
+        tmp.write_text(summary, encoding="utf-8")
+    return path, md
+
+
 def open_result(path: str | os.PathLike) -> xr.Dataset:
     """Open a result written by :func:`save_dataset` (loaded into memory, file closed)."""
     with xr.open_dataset(path, engine=ENGINE) as ds:

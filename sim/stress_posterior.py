@@ -45,11 +45,10 @@ import xarray as xr
 
 from sim import library, posterior, presets, targets
 from sim.core import __version__
-from sim.core.files import atomic_path
 from sim.core.params import ConfigError
 from sim.core.results import git_state
 from sim.engines.batch import BatchEngine
-from sim.io import open_result, save_dataset
+from sim.io import open_result, save_with_summary
 
 #: Version of the conditional posterior file (part of its name): raise it when the sampled assumptions, the solved
 #: parameters or the arms change, so a stale file is never read as the current one.
@@ -404,12 +403,7 @@ def summary(ds: xr.Dataset) -> str:
 
 def write(ds: xr.Dataset, path: str | Path) -> tuple[Path, Path]:
     """Write the NetCDF and its Markdown summary, each atomically."""
-    path = Path(path)
-    save_dataset(ds, path)
-    md = path.with_suffix(".md")
-    with atomic_path(md) as tmp:
-        tmp.write_text(summary(ds), encoding="utf-8")
-    return path, md
+    return save_with_summary(ds, path, summary(ds))
 
 
 # ---------------------------------------------------------------------------------------------------- predictions

@@ -144,21 +144,7 @@ def test_same_seed_same_result(model):
 
 def test_run_config_dataclass_fields_are_documented():
     documented = {row["name"] for row in sim.core.params.parameter_table(sim.RunConfig)}
-    stages = {
-        "drug",
-        "species",
-        "genotype",
-        "sex",
-        "regimen",
-        "pk",
-        "binding",
-        "tolerance",
-        "stress",
-        "microglia",
-        "depletion",
-        "spines",
-    }
-    stages |= {"cognition", "engine"}
+    stages = set(sim.core.stage.GROUPS) | {"engine"}  # every stage group, and the engine
     assert {f.name for f in dataclasses.fields(sim.RunConfig)} == documented | stages
 
 

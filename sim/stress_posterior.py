@@ -26,7 +26,7 @@ source draw; provenance attributes) with a Markdown summary beside it. :func:`si
 it; ``uncertainty=posterior`` uses it for ``stress=cus`` runs, and the validation report takes its intervals from
 it (:func:`predictions`, :func:`net_effect`).
 
-Run: ``python -m sim.stress_posterior --seed 7`` (about five minutes on one core for all 4192 draws).
+Run: ``python -m sim.stress_posterior --seed 7`` (about ten minutes on two cores for all 4192 draws).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@
 
 Simulates vehicle and diazepam 5 mg/kg i.p. once daily for 7 days (sim.imaging_data.EXAMPLE_TREATMENTS), four
 animals per group with the agent engine at the packaged calibrated parameters, images 100 um of dendrite per animal
-every 4 days from day 0 to day 28 with perfect detection (sim.imaging), and writes the scoring and groups tables.
+every 4 days from day 0 to day 28 with perfect detection (sim.imaging), and writes the scoring and groups tables
+and the generating parameter values (sim.imaging_data.example_parameters: the microglia and spines fields of the
+model, which the fit of tests/test_fit_imaging.py must recover).
 The data are SYNTHETIC: they come from the model, not from an experiment.
 """
 
@@ -26,6 +28,8 @@ def main() -> None:
     scoring, groups, _ = imaging_data.simulate_example()
     print(imaging_data.write_csv(scoring, args.out / imaging_data.EXAMPLE_SCORING), f"{len(scoring)} rows")
     print(imaging_data.write_csv(groups, args.out / imaging_data.EXAMPLE_GROUPS), f"{len(groups)} rows")
+    parameters = imaging_data.example_parameters()
+    print(imaging_data.write_csv(parameters, args.out / imaging_data.EXAMPLE_PARAMETERS), f"{len(parameters)} rows")
 
 
 if __name__ == "__main__":

@@ -488,6 +488,32 @@ EXAMPLE_SETTINGS: dict[str, Any] = {
 EXAMPLE_DIR = Path(__file__).resolve().parent / "data"
 EXAMPLE_SCORING = "example_imaging_scoring.csv"
 EXAMPLE_GROUPS = "example_imaging_groups.csv"
+#: The generating parameter values of the example (float fields of these stage groups), one row per parameter.
+EXAMPLE_PARAMETERS = "example_imaging_parameters.csv"
+EXAMPLE_PARAMETER_GROUPS = ("microglia", "spines")
+
+
+def example_parameters(treatments: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Rows ``{parameter, value, units}`` of the values that generated the example (shared by its groups).
+
+    The float fields of :data:`EXAMPLE_PARAMETER_GROUPS` in the model of each treatment of
+    :data:`EXAMPLE_TREATMENTS`; a ConfigError if the groups differ in one of them (then no single value generated
+    the data).
+    """
+    from dataclasses import fields
+
+    treatments = EXAMPLE_TREATMENTS if treatments is None else treatments
+    runs = [presets.from_overrides(_regimen_overrides(t)[0]) for t in treatments.values()]
+    rows = []
+    for group in EXAMPLE_PARAMETER_GROUPS:
+        for f in fields(getattr(runs[0], group)):
+            if not f.init or f.type not in (float, "float"):
+                continue
+            values = {float(getattr(getattr(run, group), f.name)) for run in runs}
+            if len(values) != 1:
+                raise ConfigError(f"{group}.{f.name} differs between the example's groups: {sorted(values)}")
+            rows.append({"parameter": f"{group}.{f.name}", "value": values.pop(), "units": f.metadata.get("units", "")})
+    return rows
 
 
 def simulate_example(
@@ -584,6 +610,8 @@ def main(argv: list[str] | None = None) -> int:
 __all__ = [
     "EXAMPLE_DIR",
     "EXAMPLE_GROUPS",
+    "EXAMPLE_PARAMETERS",
+    "EXAMPLE_PARAMETER_GROUPS",
     "EXAMPLE_SCORING",
     "EXAMPLE_SETTINGS",
     "EXAMPLE_TREATMENTS",
@@ -598,6 +626,7 @@ __all__ = [
     "read_rows",
     "read_scoring",
     "simulate_example",
+    "example_parameters",
     "write_csv",
 ]
 

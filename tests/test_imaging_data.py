@@ -158,7 +158,8 @@ def test_excel_and_csv_give_identical_datasets(tmp_path, tables):
 def test_packaged_example_regenerates_and_gives_back_the_readouts_of_sim_imaging(tmp_path):
     """The shipped synthetic tables are what simulate_example() writes, and load() gives back sim.imaging's readouts."""
     scoring, groups, imaged = imaging_data.simulate_example()
-    for rows, name in ((scoring, imaging_data.EXAMPLE_SCORING), (groups, imaging_data.EXAMPLE_GROUPS)):
+    parameters = imaging_data.example_parameters()  # the generating values the fit must recover
+    for rows, name in ((scoring, imaging_data.EXAMPLE_SCORING), (groups, imaging_data.EXAMPLE_GROUPS), (parameters, imaging_data.EXAMPLE_PARAMETERS)):  # fmt: skip
         assert imaging_data.write_csv(rows, tmp_path / name).read_bytes() == (imaging_data.EXAMPLE_DIR / name).read_bytes()  # fmt: skip
     ds = imaging_data.load(imaging_data.EXAMPLE_DIR / imaging_data.EXAMPLE_SCORING, imaging_data.EXAMPLE_DIR / imaging_data.EXAMPLE_GROUPS)  # fmt: skip
     n = imaging_data.EXAMPLE_SETTINGS["animals_per_group"]
@@ -191,7 +192,7 @@ def test_unreadable_files_are_config_errors(tmp_path, tables):
             imaging_data.load(path, tables[1])
 
 
-# ---------------------------------------------------------------------- fit skeleton (issue 16 item 2, not done)
+# ---------------------------------------------------------------------- the count likelihood of sim.fit_imaging
 def _example():
     return imaging_data.load(imaging_data.EXAMPLE_DIR / imaging_data.EXAMPLE_SCORING, imaging_data.EXAMPLE_DIR / imaging_data.EXAMPLE_GROUPS)  # fmt: skip
 

@@ -114,20 +114,29 @@ def test_fit_recovers_the_generating_values_of_the_synthetic_example():
             assert "units" in var.attrs, name
 
 
-def test_cli_writes_the_fit_and_its_figure(tmp_path, capsys):
-    """``python -m sim.fit_imaging`` (its main(), in this process to save the start-up time)."""
+def test_cli_writes_the_fit_and_its_figure_and_the_profile_interval_is_the_analytic_one(tmp_path, capsys):
+    """``python -m sim.fit_imaging`` (its main(), in this process to save the start-up time), one parameter.
+
+    With the density alone, log L depends on it only through the first-session counts: N log(rho) - rho L + const
+    (N spines on L um in all), so the estimate is N / L and the ends of the 95 % profile interval solve
+    N log(rho_hat / rho) + L (rho - rho_hat) = chi2_0.95(1) / 2 = 1.92.
+    """
+    from scipy import optimize, stats
+
     out = tmp_path / "fit"
-    args = [*map(str, EXAMPLE), "--fit", "spines.baseline_density_per_um", "--draws", "5", "--seed", "1", "--out", str(out)]  # fmt: skip
+    args = [*map(str, EXAMPLE), "--fit", "spines.baseline_density_per_um", "--intervals", "profile", "--draws", "5", "--seed", "1", "--out", str(out)]  # fmt: skip
     assert fit_imaging.main(args) == 0, capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["fit.md", "fit.nc", "fit.png"]
     ds = xr.open_dataset(out / "fit.nc")
-    truth = generating_values()["spines.baseline_density_per_um"]
-    # one parameter: the density at the first session; its estimate is the pooled count / length (Poisson MLE)
-    first = ds.segment_spine_count.isel(session=0).sum() / ds.segment_length_um.sum()
-    assert float(ds.estimate.squeeze()) == pytest.approx(float(first), rel=2e-3)
-    assert float(ds.ci_low.squeeze()) < truth < float(ds.ci_high.squeeze())
+    n, length = float(ds.segment_spine_count.isel(session=0).sum()), float(ds.segment_length_um.sum())
+    rho_hat = n / length
+    assert float(ds.estimate.squeeze()) == pytest.approx(rho_hat, rel=1e-3)
+    drop = lambda rho: n * math.log(rho_hat / rho) + length * (rho - rho_hat) - stats.chi2.ppf(0.95, 1) / 2  # noqa: E731
+    ends = optimize.brentq(drop, rho_hat / 2, rho_hat), optimize.brentq(drop, rho_hat, 2 * rho_hat)
+    np.testing.assert_allclose([float(ds.ci_low.squeeze()), float(ds.ci_high.squeeze())], ends, rtol=3e-3)
+    assert float(ds.ci_low.squeeze()) < generating_values()["spines.baseline_density_per_um"] < float(ds.ci_high.squeeze())  # fmt: skip
     assert "| `spines.baseline_density_per_um` |" in (out / "fit.md").read_text()
-    assert "sim.fit_imaging" in ds.attrs["command"] and ds.attrs["seed"] == 1
+    assert "sim.fit_imaging" in ds.attrs["command"] and ds.attrs["seed"] == 1 and "profile" in ds.attrs["intervals"]
     ds.close()
 
 

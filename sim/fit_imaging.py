@@ -42,18 +42,18 @@ segment contribute nothing; animals that skipped a session are refused. Animals 
 replicates with the same parameters (no animal-to-animal variability beyond counting noise).
 
 Estimate and intervals: the maximum of the log-likelihood over the log parameters (Newton's method with a
-backtracking line search, gradient and Hessian from central differences of step :data:`FD_STEP_LOG`, all points
-of one step simulated in one batch by :func:`sim.sweep.sweep`), and 95 % intervals from the Laplace approximation: the log parameters are
-normal around the estimate with covariance the inverse of the negative Hessian, so an interval is
-``estimate x/÷ exp(1.96 se_log)``. Laplace by default because the fit must take seconds (the test fits the
-shipped example in a few seconds) and, with hundreds of counted spines, the log-likelihood of the well-identified
-parameters is close to quadratic in the log parameters. ``intervals="profile"`` (``--intervals profile``) gives
-profile-likelihood intervals instead (the other parameters re-fitted along each one, :func:`profile_interval`;
-about six times slower), which are better when the log-likelihood is skewed. On the shipped example the two agree
-for the density (0.399-0.491 vs 0.398-0.489 /um) and the turnover (0.0207-0.0257 vs 0.0206-0.0257 /d) and differ
-for the C1q gain (Laplace 4.5-15.1, profile 3.7-13.8; generating value 6). The model band is the 2.5-97.5 % range of the readouts over
-``draws`` parameter sets drawn from that normal (seeded): the uncertainty of the fitted mean, not the scatter of
-single animals.
+backtracking line search, gradient and Hessian from central differences of step :data:`FD_STEP_LOG`, all points of
+one step simulated in one batch by :func:`sim.sweep.sweep`), and 95 % intervals from the Laplace approximation: the
+log parameters are normal around the estimate with covariance the inverse of the negative Hessian, so an interval is
+``estimate x/÷ exp(1.96 se_log)``. Laplace by default because the fit must take seconds (the test fits the shipped
+example in a few seconds) and, with hundreds of counted spines, the log-likelihood of the well-identified parameters
+is close to quadratic in the log parameters. ``intervals="profile"`` (``--intervals profile``) gives
+profile-likelihood intervals instead (the other parameters re-fitted along each one, :func:`profile_interval`; about
+six times slower), which are better when the log-likelihood is skewed. On the shipped example the two agree for the
+density (0.399-0.491 vs 0.398-0.489 /um) and the turnover (0.0207-0.0257 vs 0.0206-0.0257 /d) and differ for the C1q
+gain (Laplace 4.5-15.1, profile 3.7-13.8; generating value 6). The model band is the 2.5-97.5 % range of the
+readouts over ``draws`` parameter sets drawn from that normal (seeded): the uncertainty of the fitted mean, not the
+scatter of single animals.
 
 Fast readouts: the mean-field cohorts of :func:`sim.imaging.image` are integrated here for all parameter sets at
 once (classical Runge-Kutta on the hourly output grid, the hazards interpolated linearly as there); a test checks

@@ -243,6 +243,8 @@ def flags(run: RunConfig) -> str:
     c = run.drug.compounds[run.drug.name]
     if c.tspo_ki_source.strip().lower().startswith("assumption"):
         out.append("TSPO Ki assumed")
+    elif "lower bound" in c.tspo_ki_source:
+        out.append("TSPO Ki a lower bound (occupancy an upper estimate)")
     elif run.species.name != "mouse" and run.drug.borrowed_tspo_ki(run.species.name, (run.drug.name,)):
         out.append(f"TSPO Ki not measured in {run.species.name}")
     return "; ".join(out)
@@ -536,8 +538,9 @@ def summary(ds: xr.Dataset) -> str:
     rows = []
     for drug in ds["drug"].values:
         row = ds.sel(drug=drug)
+        tied = float(row["spine_deficit_median"]) < RESOLUTION_PERCENT
         cells = [
-            str(int(row["rank"])), str(drug), f"{float(row['daily_dose']):.3g}", _band(ds, "spine_deficit", drug),
+            f"{int(row['rank'])}{' †' if tied else ''}", str(drug), f"{float(row['daily_dose']):.3g}", _band(ds, "spine_deficit", drug),
             _band(ds, "microglia_activation_mean", drug), f"{float(row['tspo_occupancy_time']):.3g}",
             f"{float(row['mean_gabaa_occupancy']):.3g}", f"{float(row['affinity_ratio']):.3g}",
         ]  # fmt: skip
@@ -546,6 +549,10 @@ def summary(ds: xr.Dataset) -> str:
         cells += [str(row["flags"].values) or "—"]
         rows.append(cells)
     lines += _table(header, rows)
+    lines += [
+        "",
+        f"† median spine deficit below {RESOLUTION_PERCENT:g} %: placed by TSPO occupancy-time (the tie-break).",
+    ]
     if real:
         lines += [
             "",
@@ -596,6 +603,9 @@ def plot(ds: xr.Dataset):
         ax.barh(y, med, color="C3", alpha=0.7)
         ax.errorbar(med, y, xerr=[med - q05, q95 - med], fmt="none", ecolor="k", capsize=3, lw=1)
         ax.set_xlabel(label + "\nmedian, 5–95 % of draws")
+    for yi, value in zip(y, ds["spine_deficit_median"].values):
+        text = f"{value:.2g} %" if value >= RESOLUTION_PERCENT else f"< {RESOLUTION_PERCENT:g} %"
+        axes[0].annotate(text, (0, yi), xytext=(4, 6), textcoords="offset points", fontsize=7)
     axes[2].barh(y, ds["tspo_occupancy_time"].values, color="C0")
     axes[2].set_xscale("log")
     axes[2].set_xlabel("TSPO occupancy-time [h]\n(PK and binding only)")

@@ -63,12 +63,13 @@ from sim.core import __version__
 from sim.core.params import ConfigError
 from sim.core.results import git_state
 from sim.drug import Drug
-from sim.run import RunConfig
+from sim.run import RunConfig, model_attributes
+from sim.sweep import sweep
 from sim.uncertainty import (
+    BAND_BASIS,
     DISCLAIMER,
     occupancy_time,
     parameter_draws,
-    run_with_uncertainty,
     translated,
     with_uncertainty,
 )
@@ -256,18 +257,21 @@ def _dosing_mean(ds: xr.Dataset, name: str) -> xr.DataArray:
     return ds[name].integrate("time") / float(t[-1] - t[0])
 
 
-def _draws(run: RunConfig) -> dict[str, np.ndarray]:
-    """Spine deficit [percent], mean activation [1] per draw and mean GABA-A occupancy [1] of ``run``."""
+def _draws(run: RunConfig, values: dict[str, np.ndarray]) -> dict[str, np.ndarray | float]:
+    """Spine deficit [percent] and mean activation [1] per draw, and mean GABA-A occupancy [1], of ``run``.
+
+    ``values`` are the parameter draws (:func:`sim.uncertainty.parameter_draws`, the same for every drug), run in one
+    :func:`sim.sweep` call as :func:`sim.uncertainty.run_with_uncertainty` does (without its time-course quantiles).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the species caveat and implausible counterfactual doses
-        ds = run_with_uncertainty(run, outputs=_OUTPUTS, progress=False)
+        ds = sweep(run, values, mode="zip", variables=_OUTPUTS, progress=False).rename(sample="draw")
     deficit = 100.0 - ds["spine_density_relative"].min("time")
     gabaa = _dosing_mean(ds, "gabaa_occupancy")
     return {
         "spine_deficit": np.asarray(deficit.transpose("draw").values, dtype=float),
         "activation": np.asarray(_dosing_mean(ds, "microglia_activation").transpose("draw").values, dtype=float),
         "gabaa": float(gabaa.isel(draw=0)) if "draw" in gabaa.dims else float(gabaa),
-        "attrs": {k: ds.attrs[k] for k in ("uncertainty_source", "translation", "caveat", "band") if k in ds.attrs},
     }
 
 
@@ -290,18 +294,19 @@ def _ranks(order: list[int]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------- compare
-def check(s: Settings) -> RunConfig:
-    """Refuse, before anything runs, what :func:`settings` cannot see; return the reference drug's run.
+def check(s: Settings) -> tuple[RunConfig, dict[str, np.ndarray], dict[str, str]]:
+    """Refuse, before anything runs, what :func:`settings` cannot see; the reference drug's run and the draws.
 
     Composes every drug's run (a species without kinetics of a drug: :func:`sim.library.missing_kinetics`), refuses a
     clinical dose above the drug's label maximum (:func:`sim.checks.check_plausible_dose`) and more draws than the
-    posterior holds (:func:`sim.uncertainty.parameter_draws`).
+    posterior holds. Returns the reference run and its parameter draws with the attributes that describe them
+    (:func:`sim.uncertainty.parameter_draws`; the same for every drug: they depend on the seed, not the drug).
     """
     runs = {d: clinical_run(d, s) for d in dict.fromkeys([REFERENCE_DRUG, *s.drugs])}
     for drug, run in runs.items():
         check_plausible_dose(run.model(), s.duration_days, library.max_daily_dose(drug, s.species))
-    parameter_draws(runs[REFERENCE_DRUG])
-    return runs[REFERENCE_DRUG]
+    values, attrs = parameter_draws(runs[REFERENCE_DRUG])
+    return runs[REFERENCE_DRUG], values, attrs
 
 
 def compare_drugs(
@@ -344,19 +349,19 @@ def compare_drugs(
     """
     s = settings(drugs, reference_dose, duration_days, species, draws, seed, doses_per_day, pk)
     started = time.perf_counter()
-    reference = check(s)
+    reference, values, draw_attrs = check(s)
     real = {d: clinical_run(d, s) for d in s.drugs}
     equal = {d: equal_pk_run(d, s, reference) for d in s.drugs}
     primary = real if pk == "real" else equal
     names = list(s.drugs)
-    results = {d: _draws(primary[d]) for d in names}
+    results = {d: _draws(primary[d], values) for d in names}
     occ = np.array([occupancy_time(primary[d])[0] for d in names])
     deficit = np.array([results[d]["spine_deficit"] for d in names])  # (drug, draw)
     activation = np.array([results[d]["activation"] for d in names])
     order = rank_order(np.median(deficit, axis=1), occ, names)
     data: dict[str, tuple] = {}
     if pk == "real":
-        eq_results = {d: _draws(equal[d]) for d in names}
+        eq_results = {d: _draws(equal[d], values) for d in names}
         eq_deficit = np.array([np.median(eq_results[d]["spine_deficit"]) for d in names])
         steps = {
             "equal": np.array([occupancy_time(equal[d])[0] for d in names]),
@@ -433,7 +438,9 @@ def compare_drugs(
             "its ratios are applied to mg/kg (assumption)",
             "disclaimer": DISCLAIMER,
             "run_time_s": round(time.perf_counter() - started, 1),
-            **results[names[0]]["attrs"],
+            **draw_attrs,
+            "caveat": model_attributes(reference.model()).get("caveat", ""),
+            **({"band": BAND_BASIS} if translated(reference) else {}),
         }
     )
     if pk == "real":
@@ -583,8 +590,8 @@ def summary(ds: xr.Dataset) -> str:
         "- Microglia and spines are calibrated in mice; the human band is an interval over posterior x translation "
         "draws, not a measurement; TSPO occupancy-time rests on PK and binding only.",
     ]
-    if "caveat" in ds.attrs:
-        lines.append(f"- {ds.attrs['caveat']}")
+    if ds.attrs.get("caveat"):
+        lines.append(f"- Species caveat ({REFERENCE_DRUG} run): {ds.attrs['caveat']}")
     return "\n".join(lines) + "\n"
 
 

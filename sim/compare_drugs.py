@@ -12,7 +12,8 @@ of ``sim/configs/regimen/human_*``). Human doses are in mg; for the mouse the sa
 (assumption, as in notebook 05). The table matches clinical (GABA-A) effect; it says nothing about TSPO.
 
 **Readouts per drug** (human: over the posterior x translation draws of :mod:`sim.uncertainty`; mouse: posterior
-draws; the same draws for every drug, so the comparison is paired):
+draws; the same draws for every drug, so the comparison is paired; run through :func:`sim.sweep` as
+:func:`sim.uncertainty.run_with_uncertainty` does):
 
 * spine deficit: largest loss of spine density below the drug-free baseline during the run [percent], 5-95 % band;
 * microglial activation: time mean over the run [1], 5-95 % band;
@@ -21,15 +22,17 @@ draws; the same draws for every drug, so the comparison is paired):
 * GABA-A occupancy: time mean over the run [1] (on the output grid), the clinical effect the doses are matched for.
 
 **Rank** by the median spine deficit (largest first). Deficits below :data:`RESOLUTION_PERCENT` (a hundred times the
-solver's relative tolerance) are ties, broken by TSPO occupancy-time (larger first), then by name.
+solver's relative tolerance, far below anything imaging resolves) are ties, broken by TSPO occupancy-time (larger
+first), then by name; the table marks the rows placed by the tie-break.
 
 **Equal PK** (``pk="equal"``): every drug is given the reference drug's own (parent) kinetics in the species
 (:data:`REFERENCE_DRUG`: half-life, volumes, free fraction, brain/plasma ratio, absorption and bioavailability) and
 *no metabolites* (a drug's metabolites have their own affinities; keeping them would mix their binding into the
 parent's), at the dose that gives the reference dose's GABA-A occupancy: molar dose proportional to the GABA-A Ki.
 Every drug then occupies GABA-A alike, and its free brain concentration in units of its GABA-A Ki is the same
-curve, so the TSPO occupancy and everything downstream rank by Ki(GABA-A) / Ki(TSPO). Doses above a label maximum
-are allowed in this mode (a counterfactual, not a regimen).
+curve, so the TSPO occupancy and everything downstream rank by Ki(GABA-A) / Ki(TSPO) (drugs with the same ratio,
+e.g. alprazolam and lorazepam, have the same curves and are ordered by name). Doses above a label maximum are allowed
+in this mode (a counterfactual, not a regimen).
 
 **Where the order changes and why** (``pk="real"``): the equal-PK ranking is run as well, and the change from its
 TSPO occupancy-time to the real one is split into three chained counterfactuals (TSPO occupancy-time only: PK and
@@ -129,7 +132,7 @@ def settings(
 ) -> Settings:
     """Validated :class:`Settings`; raise :class:`ConfigError` naming the key, the value and what is allowed."""
     table = list(EQUIVALENT_ORAL_DOSE_MG)
-    drugs = table if drugs is None else list(drugs)
+    drugs = table if drugs is None else drugs.split(",") if isinstance(drugs, str) else list(drugs)
     for drug in drugs:
         if drug not in EQUIVALENT_ORAL_DOSE_MG:
             raise ConfigError(
@@ -162,10 +165,9 @@ def clinical_daily_dose(drug: str, s: Settings) -> float:
     return s.reference_dose * table[drug] / table[REFERENCE_DRUG]
 
 
-def clinical_run(drug: str, s: Settings, daily_dose: float | None = None) -> RunConfig:
-    """The run of ``drug`` at its clinically equivalent dose (or ``daily_dose``), real kinetics, over draws."""
-    daily = clinical_daily_dose(drug, s) if daily_dose is None else daily_dose
-    per_dose = daily / s.doses_per_day
+def clinical_run(drug: str, s: Settings) -> RunConfig:
+    """The run of ``drug`` at its clinically equivalent dose with its real kinetics, over draws."""
+    per_dose = clinical_daily_dose(drug, s) / s.doses_per_day
     if s.species == "human":
         regimen = ["regimen=human_daily_oral", f"regimen.dose_mg={per_dose!r}"]
     else:
@@ -371,8 +373,6 @@ def compare_drugs(
         }
         eq_order = rank_order(eq_deficit, steps["equal"], names)
         data.update(_explanation(names, order, eq_order, steps, real, reference, eq_deficit, eq_results))
-    else:
-        eq_order = order
     ratio = [affinity_ratio(primary[d]) for d in names]
     unit = s.dose_units
     daily = [

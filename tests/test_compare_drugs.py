@@ -134,3 +134,12 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, argv
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("sim.compare_drugs: error: ") and words in err, err
     assert not out.exists()
+
+
+def test_mouse_doses_are_the_table_ratios_in_mg_per_kg_and_placeholder_kinetics_are_flagged():
+    ds = compare_drugs(drugs=["alprazolam", "diazepam"], species="mouse", duration_days=3, draws=2)
+    assert ds.daily_dose.attrs["units"] == "mg/kg"
+    assert float(ds.daily_dose.sel(drug="alprazolam")) == pytest.approx(equivalent_doses(5.0)["alprazolam"])
+    assert "kinetics assumed in mouse" in str(ds.flags.sel(drug="alprazolam").values)
+    assert "kinetics assumed" not in str(ds.flags.sel(drug="diazepam").values)  # rat values [friedman1986]
+    assert list(ds.drug.values) == ["diazepam", "alprazolam"] and ds.sizes["draw"] == 2

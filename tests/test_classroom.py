@@ -118,6 +118,16 @@ def _density(text: str) -> float:
     return float(text.split(":")[-1].split("%")[0])
 
 
+@pytest.fixture(scope="module")
+def classroom(server, browser, browser_context_args):
+    """The page, opened once for the module (a page load starts a kernel: about 5-15 s on two busy cores)."""
+    context = browser.new_context(**browser_context_args)
+    page = context.new_page()
+    _open(page, server)
+    yield page
+    context.close()
+
+
 def _open(page, url: str) -> None:
     page.goto(url, timeout=PAGE_TIMEOUT_MS)
     page.wait_for_selector(
@@ -130,8 +140,9 @@ def _open(page, url: str) -> None:
     )
 
 
-def test_page_opens_at_the_lesson_with_every_control_and_one_figure_above_the_fold(server, page, output_path):
-    _open(page, server)
+def test_page_opens_at_the_lesson_and_the_dose_slider_moves_the_day7_density(classroom, output_path):
+    """Lesson defaults, every control, one figure above the fold, no developer text; then the dose slider."""
+    page = classroom
     page.screenshot(path=Path(output_path) / "1-opened.png")
     for name in CONTROLS:
         assert page.locator(f".synaprune-{name}").count() == 1, name
@@ -148,11 +159,7 @@ def test_page_opens_at_the_lesson_with_every_control_and_one_figure_above_the_fo
     for developer_text in ("compute", " ms", "Traceback", "TeachingApp", "import "):
         assert developer_text not in body, developer_text
 
-
-def test_dose_slider_moves_the_day7_density_and_a_caveat_appears_outside_the_calibrated_range(
-    server, page, output_path
-):
-    _open(page, server)
+    # moving the dose slider with the keyboard changes the plotted day-7 density, outside the arms with a caveat
     before = _readout(page)
     figure_before = page.locator("img.synaprune-figure").get_attribute("src")
     handle = page.locator(".synaprune-dose-mg-per-kg .noUi-handle")
@@ -179,12 +186,14 @@ def test_dose_slider_moves_the_day7_density_and_a_caveat_appears_outside_the_cal
     page.screenshot(path=Path(output_path) / "3-dose-20-caveat.png")
 
 
-def test_the_kernel_of_a_closed_page_is_culled(server, page):
-    _open(page, server)
+def test_the_kernel_of_a_closed_page_is_culled(server, classroom):
+    page = classroom
     kernel = f"{server}/api/kernels/{_kernel_id(page)}"
     assert _status(kernel) == 200
     page.close()  # a closed tab without its unload handlers (Voila's own shutdown request): only the culler helps
     deadline = time.monotonic() + 30
+    start = time.monotonic()
     while _status(kernel) == 200 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _status(kernel) == 404
+    print(f"kernel culled {time.monotonic() - start:.1f} s after the page closed (idle timeout 2 s, interval 1 s)")

@@ -914,17 +914,32 @@ def serve(
     works from any installation with the ``notebooks`` extra.
     """
     import os
+    import signal
     import subprocess
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="synaprune-classroom-") as tmp:
-        notebook = write_classroom_page(tmp)
-        command = serve_command(notebook, port, open_browser, cull_idle_timeout_s, cull_interval_s)
-        env = os.environ | {"JUPYTER_PATH": os.pathsep.join(filter(None, [tmp, os.environ.get("JUPYTER_PATH")]))}
-        try:
-            return subprocess.call(command, env=env, cwd=tmp)
-        except KeyboardInterrupt:
-            return 0
+    def stop(signum, frame):  # SIGTERM: stop Voila (and its kernels) and remove the page like after Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with tempfile.TemporaryDirectory(prefix="synaprune-classroom-") as tmp:
+            notebook = write_classroom_page(tmp)
+            command = serve_command(notebook, port, open_browser, cull_idle_timeout_s, cull_interval_s)
+            env = os.environ | {"JUPYTER_PATH": os.pathsep.join(filter(None, [tmp, os.environ.get("JUPYTER_PATH")]))}
+            process = subprocess.Popen(command, env=env, cwd=tmp)
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                process.terminate()  # Voila shuts its kernels down on SIGTERM
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 __all__ = [

@@ -104,7 +104,7 @@ def server():
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=40)  # it stops Voila, which stops its kernels, then removes the page
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
 

@@ -17,9 +17,17 @@ Besides the productive contacts that the engine simulates, the figure draws the 
 contacts from the same contact process (rate ``contact_rate_per_h`` x microglia density per spine, each lasting
 ``contact_minutes``), so the picture of microglia touching spines about once an hour is honest but decorative.
 
+So that the drug effect stands out from the noise of single spines, the defaults draw many dendrites
+(:attr:`AnimationOptions.dendrites`: the relative fluctuation of the drawn count falls as one over the square root
+of the number of spines, while the drug's relative loss does not) and spend a fixed share of the loop on the
+dosing period (:attr:`AnimationOptions.dosing_share`: frames are denser in simulated time while the drug is given,
+and the clock says so). The timeline also shows the drawn spine count against the mean field.
+
 Usage::
 
     python -m sim.animate experiment=shi2022_high_dose --out dendrite.gif     # any Hydra overrides
+    python -m sim.animate experiment=shi2022_high_dose animate.fps=10 animate.duration_s=15 animate.dpi=100 \
+        animate.dendrites=16 animate.dosing_share=0.5                          # the look of the GIF
     synaprune experiment=shi2022_high_dose animate=true                       # writes dendrite.gif in the run dir
     synaprune experiment=shi2022_high_dose animate=true animation_fps=8 animation_frames=60
 
@@ -32,6 +40,7 @@ import argparse
 import dataclasses
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +53,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from sim.core.files import atomic_path
+from sim.core.params import ConfigError
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.model import PruningModel
@@ -56,6 +66,120 @@ SHAFT_COLOUR = "#7d8b99"
 SOMA_HEIGHT = 3.2  # height of a microglia cell body above the shaft of its row
 ROW_HEIGHT = 6.0  # vertical distance between drawn segments
 TERRITORY_TINTS = ("#fbe3c4", "#f3d2a6")  # alternate territories along the dendrite
+
+
+@dataclasses.dataclass(frozen=True)
+class AnimationOptions:
+    """The look of the GIF: ``animate.<field>=value`` on the command line of ``python -m sim.animate``.
+
+    Attributes
+    ----------
+    fps
+        Frames per second [1/s], 1 to 50 (GIF frame durations are whole hundredths of a second).
+    duration_s
+        Length of one loop of the GIF [s]; the GIF has ``round(fps * duration_s)`` frames (:attr:`frames`, 2 to 1000).
+    dpi
+        Resolution [dots per inch], 30 to 200; the frames are ``8 x (2.2 + 5.6)`` inch (:data:`FIGURE_IN`).
+    dendrites
+        Number of dendrite segments drawn, one row each, 1 to 32. With 3 segments (about 55 spines) the count's
+        own fluctuation is as large as the drug's effect; with 12 (about 220) the loss and the recovery stand out.
+    dosing_share
+        Share of the loop spent in the dosing period [1], between 0 and 1 (at least the dosing period's share of the
+        simulated time); ``None``: frames evenly spaced in simulated time.
+    """
+
+    fps: int = 12
+    duration_s: float = 12.0
+    dpi: int = 80
+    dendrites: int = 12
+    dosing_share: float | None = 0.4
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("fps", isinstance(self.fps, int) and 1 <= self.fps <= 50, "a whole number from 1 to 50"),
+            (
+                "duration_s",
+                _number(self.duration_s) and 0 < self.duration_s <= 600,
+                "a length in seconds, 0 < s <= 600",
+            ),
+            ("dpi", isinstance(self.dpi, int) and 30 <= self.dpi <= 200, "a whole number from 30 to 200"),
+            ("dendrites", isinstance(self.dendrites, int) and 1 <= self.dendrites <= 32, "a whole number from 1 to 32"),
+            (
+                "dosing_share",
+                self.dosing_share is None or (_number(self.dosing_share) and 0 < self.dosing_share < 1),
+                "a fraction strictly between 0 and 1, or null",
+            ),
+        )
+        for key, ok, allowed in checks:
+            if not ok:
+                raise ConfigError(f"animate.{key} = {getattr(self, key)!r} is not allowed: give {allowed}")
+        if not 2 <= self.frames <= 1000:
+            raise ConfigError(
+                f"animate.fps x animate.duration_s = {self.fps} x {self.duration_s:g} gives {self.frames} frames, "
+                "which is not allowed: give 2 to 1000 frames"
+            )
+
+    @property
+    def frames(self) -> int:
+        """Number of frames of the GIF, ``round(fps * duration_s)``."""
+        return round(self.fps * self.duration_s)
+
+    @classmethod
+    def from_overrides(cls, overrides: Sequence[str]) -> AnimationOptions:
+        """Options from ``animate.<field>=value`` strings (YAML-like values: ``12``, ``7.5``, ``null``)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, object] = {}
+        for override in overrides:
+            key, sep, text = override.partition("=")
+            name = key.removeprefix("animate.")
+            if not sep or not key.startswith("animate.") or name not in fields:
+                allowed = ", ".join(f"animate.{f}" for f in fields)
+                raise ConfigError(f"{override!r} is not an animation option: use {allowed} (key=value)")
+            values[name] = _parse(text)
+        return cls(**values)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _parse(text: str) -> object:
+    """``"12"`` -> 12, ``"7.5"`` -> 7.5, ``"null"``/``"none"`` -> None, anything else stays a string."""
+    if text.lower() in ("null", "none", "~"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+#: Figure size of the GIF [inch]: width, and heights of the dendrite panel and of the timeline.
+FIGURE_IN = (8.0, 5.6, 2.2)
+
+
+def frame_days(
+    duration_days: float, frames: int, dosing_period: tuple[float, float], dosing_share: float | None
+) -> np.ndarray:
+    """Simulated day [d] of each frame: ``dosing_share`` of the frames in the dosing period, the rest spread evenly.
+
+    Piecewise linear in the frame number: before, during and after ``dosing_period`` (first and last day [d]) the
+    frames are evenly spaced in time; the dosing period gets ``max(dosing_share, its share of duration_days)`` of
+    the loop. Without a dosing period within the run, or with ``dosing_share=None``, all frames are evenly spaced.
+    """
+    uniform = np.linspace(0.0, duration_days, frames)
+    first, last = dosing_period
+    if dosing_share is None or not (math.isfinite(first) and math.isfinite(last)):
+        return uniform
+    first, last = max(first, 0.0), min(last, duration_days)
+    if not last > first:
+        return uniform
+    share = max(dosing_share, (last - first) / duration_days)
+    before = (1.0 - share) * first / (duration_days - (last - first)) if share < 1.0 else 0.0
+    knots = np.array([[0.0, 0.0], [before, first], [before + share, last], [1.0, duration_days]])
+    knots = knots[np.concatenate([[True], np.diff(knots[:, 0]) > 0])]  # drop empty pieces
+    return np.interp(np.linspace(0.0, 1.0, frames), knots[:, 0], knots[:, 1])
 
 
 def _process(x0: float, y0: float, x1: float, y1: float, bend: float) -> np.ndarray:
@@ -75,13 +199,14 @@ def dendrite_frames(
     segment_length_um: float = 40.0,
     frames: int = 120,
     engine: AgentEngine | None = None,
+    dosing_share: float | None = None,
 ) -> tuple[xr.Dataset, xr.Dataset, np.ndarray]:
     """Simulate the drawn segments: (agent result, mean-field result, frame times [d]).
 
     ``engine`` supplies the microglia settings (territory, heterogeneity, contact rate); its replicates,
-    segments and records are replaced by those of the drawing.
+    segments and records are replaced by those of the drawing. The frame times are :func:`frame_days`.
     """
-    times_h = np.linspace(0.0, duration_days * 24.0, frames)
+    times_h = 24.0 * frame_days(duration_days, frames, model.dosing_period_days, dosing_share)
     engine = dataclasses.replace(
         engine or AgentEngine(),
         replicates=1,
@@ -95,21 +220,30 @@ def dendrite_frames(
     return agents, mean_field, times_h / 24.0
 
 
+def spine_counts(agents: xr.Dataset, days: np.ndarray) -> np.ndarray:
+    """Number of spines alive in the drawn segments (replicate 0 of ``agents``) on each of ``days`` [d]."""
+    spines = agents.isel(replicate=0)
+    keep = np.isfinite(spines["spine_position"].values)
+    birth, loss = spines["birth_time"].values[keep], spines["loss_time"].values[keep]
+    return np.array([((np.isnan(birth) | (birth <= t)) & (np.isnan(loss) | (loss > t))).sum() for t in days])
+
+
 def save_dendrite_gif(
     model: PruningModel,
     path: str | Path,
     *,
     seed: int = 0,
     duration_days: float = 70.0,
-    segments: int = 3,
+    segments: int = AnimationOptions.dendrites,
     segment_length_um: float = 40.0,
-    frames: int = 120,
-    fps: int = 12,
-    dpi: int = 80,
+    frames: int = AnimationOptions().frames,
+    fps: int = AnimationOptions.fps,
+    dpi: int = AnimationOptions.dpi,
     contact_minutes: float = 5.0,
     snapshot: str | Path | None = None,
     snapshot_day: float | None = None,
     engine: AgentEngine | None = None,
+    dosing_share: float | None = AnimationOptions.dosing_share,
 ) -> Path:
     """Write the animation of a few dendrite segments to ``path`` (GIF) and return the path.
 
@@ -124,11 +258,13 @@ def save_dendrite_gif(
     duration_days
         Simulated time [d].
     segments
-        Number of dendrite segments drawn (one row each; laid end to end, they form one replicate's dendrite).
+        Number of dendrite segments drawn (one row each; laid end to end, they form one replicate's dendrite):
+        :attr:`AnimationOptions.dendrites`.
     segment_length_um
         Length of each drawn segment [um].
     frames, fps, dpi
-        Number of frames, frames per second and resolution of the GIF.
+        Number of frames, frames per second and resolution of the GIF (:class:`AnimationOptions` checks them
+        for ``python -m sim.animate``). The frames are ``FIGURE_IN`` x ``dpi`` pixels.
     contact_minutes
         Duration of a drawn surveillance contact [min].
     snapshot, snapshot_day
@@ -136,6 +272,8 @@ def save_dendrite_gif(
     engine
         Agent-engine settings to draw with (microglial territory, heterogeneity, contact rate); default
         :class:`~sim.engines.agents.AgentEngine` defaults.
+    dosing_share
+        Share of the frames in the dosing period (:func:`frame_days`); ``None``: evenly spaced in time.
     """
     agents, mean_field, days = dendrite_frames(
         model,
@@ -145,6 +283,7 @@ def save_dendrite_gif(
         segment_length_um=segment_length_um,
         frames=frames,
         engine=engine,
+        dosing_share=dosing_share,
     )
     length = segment_length_um
     spines = agents.isel(replicate=0)
@@ -163,18 +302,18 @@ def save_dendrite_gif(
     site = np.round(x_pos / (length / slots) - 0.5).astype(int)
     side = np.where(site % 2 == 0, 1.0, -1.0)
     neck = 0.55 + 0.35 * ((site * 37) % 7) / 6.0
-    frame_step = days[1] - days[0] if days.size > 1 else 1.0
-    reach = max(0.5, 1.5 * frame_step)  # days a process is shown reaching for a spine before engulfing it
-    digest = max(0.3, 1.0 * frame_step)  # days an engulfed spine is shown inside the process
+    steps = np.diff(days, prepend=days[0] - (days[1] - days[0] if days.size > 1 else 1.0))  # [d] before each frame
     contacts_per_spine = (
         float(agents.attrs["agent_contact_rate_per_h"]) * model.microglia_density * contact_minutes / 60.0
     )
     display_rng = np.random.default_rng([seed, 1])
     first, last = model.dosing_period_days
 
-    fig = Figure(figsize=(8.0, 2.2 + 1.75 * segments), dpi=dpi)
+    width_in, panel_in, timeline_in = FIGURE_IN
+    scale = min(1.0, panel_in / segments / 1.75)  # row height relative to the 1.75 in of a row among three
+    fig = Figure(figsize=(width_in, panel_in + timeline_in), dpi=dpi)
     grid = fig.add_gridspec(
-        2, 1, height_ratios=[1.75 * segments, 1.1], hspace=0.25, left=0.07, right=0.97, top=0.93, bottom=0.09
+        2, 1, height_ratios=[panel_in, timeline_in * 0.6], hspace=0.2, left=0.07, right=0.97, top=0.94, bottom=0.08
     )
     canvas = FigureCanvasAgg(fig)  # no pyplot: the user's backend and open figures are untouched
     ax = fig.add_subplot(grid[0])
@@ -195,7 +334,7 @@ def save_dendrite_gif(
             if r * length < edge < (r + 1) * length:
                 x = edge - r * length
                 ax.plot([x, x], [y0 - 1.6, y0 + 1.6], color=MICROGLIA_COLOUR, lw=0.8, ls="--", zorder=1)
-    sizes = 220.0 * np.clip(multiplier, 0.25, 3.0)
+    sizes = 220.0 * scale * np.clip(multiplier, 0.25, 3.0)
     ax.scatter(soma_x, soma_y, s=sizes, color=MICROGLIA_COLOUR, zorder=4, edgecolors="none")
     ax.text(soma_x[0] + 1.6, soma_y[0], "microglia", va="center", fontsize=8, color=MICROGLIA_COLOUR)
     bar_y = -ROW_HEIGHT * (segments - 1) - 2.1
@@ -223,7 +362,7 @@ def save_dendrite_gif(
         handles=legend,
         loc="upper center",
         bbox_to_anchor=(0.55, 1.0),
-        fontsize=7,
+        fontsize=8,
         frameon=False,
         ncol=6,
         columnspacing=1.0,
@@ -247,15 +386,26 @@ def save_dendrite_gif(
         lw=1.2,
         label="spine density, mean field [% baseline]",
     )
+    alive_counts = spine_counts(agents, days)
+    if alive_counts[0] > 0:
+        ax_time.plot(
+            days,
+            100.0 * alive_counts / alive_counts[0],
+            color=UNTAGGED_COLOUR,
+            lw=0.9,
+            label=f"spines drawn ({alive_counts[0]} on day 0) [% of day 0]",
+        )
     ax_time.set_xlim(0, days[-1])
     ax_time.set_ylim(0, max(115.0, 1.05 * float(np.nanmax(mean_field["spine_density_relative"].values))))
     ax_time.set_xlabel("time since first dose [d]", fontsize=8)
-    ax_time.tick_params(labelsize=7)
-    ax_time.legend(fontsize=6, loc="center right", frameon=False)
+    ax_time.tick_params(labelsize=8)
+    ax_time.legend(fontsize=7, loc="lower right", frameon=False)
     marker = ax_time.axvline(0.0, color=TAGGED_COLOUR, lw=1.5)
 
     def draw(i: int) -> None:
         t = days[i]
+        reach = max(0.5, 1.5 * steps[i])  # days a process is shown reaching for a spine before engulfing it
+        digest = max(0.3, 1.0 * steps[i])  # days an engulfed spine is shown inside the process
         born = np.isnan(birth) | (birth <= t)
         alive = born & (np.isnan(loss) | (loss > t))
         age = np.where(np.isnan(birth), np.inf, t - birth)
@@ -269,7 +419,7 @@ def save_dendrite_gif(
             ]
         )
         heads.set_offsets(np.column_stack([x_pos[alive], tip[alive]]) if alive.any() else np.empty((0, 2)))
-        heads.set_sizes(70.0 * grow[alive] ** 2)
+        heads.set_sizes(70.0 * scale * grow[alive] ** 2)
         heads.set_color(np.where(alive & (tag <= t), TAGGED_COLOUR, UNTAGGED_COLOUR)[alive])
         hunting = alive & (engulfed == 1.0) & (tag <= t) & (loss - t <= reach)  # tagged, about to be eaten
         touched = alive & ~hunting & (display_rng.random(alive.size) < contacts_per_spine)
@@ -286,10 +436,10 @@ def save_dendrite_gif(
         eaten.set_offsets(
             np.column_stack([x_pos[digesting], full_tip[digesting]]) if digesting.any() else np.empty((0, 2))
         )
-        eaten.set_sizes(np.full(digesting.sum(), 25.0))
-        gone = (loss <= t) & (loss > t - frame_step) & (engulfed == 0.0)  # lost otherwise: a fading ghost
+        eaten.set_sizes(np.full(digesting.sum(), 25.0 * scale))
+        gone = (loss <= t) & (loss > t - steps[i]) & (engulfed == 0.0)  # lost otherwise: a fading ghost
         ghosts.set_offsets(np.column_stack([x_pos[gone], full_tip[gone]]) if gone.any() else np.empty((0, 2)))
-        ghosts.set_sizes(np.full(gone.sum(), 70.0))
+        ghosts.set_sizes(np.full(gone.sum(), 70.0 * scale))
         clock.set_text(f"day {t:5.1f}")
         if math.isfinite(first) and first <= t < last:
             phase.set_text(f"{drug} daily")
@@ -335,20 +485,38 @@ def _experiment(overrides: list[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sim.animate [overrides ...] [--out dendrite.gif]``: write the GIF and print its path."""
+    """``python -m sim.animate [overrides ...] [animate.fps=...] [--out dendrite.gif]``: write the GIF, print its path.
+
+    ``animate.<field>=value`` arguments set :class:`AnimationOptions` (checked before anything is simulated); the
+    other arguments are config overrides. Without ``animate.fps`` or ``animate.duration_s``, the config's
+    ``animation_fps`` and ``animation_frames`` apply when given.
+    """
     parser = argparse.ArgumentParser(prog="python -m sim.animate", description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. experiment=shi2022_high_dose")
     parser.add_argument("--out", type=Path, default=Path("dendrite.gif"), help="GIF to write (default: dendrite.gif)")
     args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
-    run = _experiment(["animate=true", *args.overrides])  # so animation_fps=... and animation_frames=... apply
+    looks = [o for o in args.overrides if o.startswith("animate.")]
+    try:
+        options = AnimationOptions.from_overrides(looks)
+    except ConfigError as error:
+        parser.error(str(error))
+    run = _experiment(["animate=true", *(o for o in args.overrides if o not in looks)])
+    if not any(o.startswith(("animate.fps=", "animate.duration_s=")) for o in looks):
+        if any(o.startswith(("animation_fps=", "animation_frames=")) for o in args.overrides):
+            options = dataclasses.replace(
+                options, fps=run.animation_fps, duration_s=run.animation_frames / run.animation_fps
+            )
     engine = run.engine if isinstance(run.engine, AgentEngine) else None
     path = save_dendrite_gif(
         run.model(),
         args.out,
         seed=run.seed,
         duration_days=run.duration_days,
-        frames=run.animation_frames,
-        fps=run.animation_fps,
+        segments=options.dendrites,
+        frames=options.frames,
+        fps=options.fps,
+        dpi=options.dpi,
+        dosing_share=options.dosing_share,
         engine=engine,
     )
     print(f"animation: {path.resolve()}")

@@ -307,6 +307,93 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None,
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------- calibrated range
+@dataclasses.dataclass(frozen=True)
+class CalibratedRange:
+    """The settings the model was calibrated on, read from the calibration arms (:data:`sim.targets.ARMS`).
+
+    A setting is inside when its drug and species are those of a calibration arm, and its daily dose [mg/kg/day],
+    its number of dosing days [d] and its total dose (dose x days) [mg/kg] are each no larger than in some arm
+    (a vehicle, dose 0, is inside whatever its length). Outside, the curves are an untested prediction: the page shows
+    :meth:`caveat`.
+    """
+
+    arms: tuple[tuple[str, str, float, float], ...]  # (drug, species, dose [mg/kg/day], dosing days [d]) per arm
+
+    @property
+    def drugs(self) -> frozenset[str]:
+        """Drugs of the calibration arms."""
+        return frozenset(arm[0] for arm in self.arms)
+
+    @property
+    def species(self) -> frozenset[str]:
+        """Species of the calibration arms."""
+        return frozenset(arm[1] for arm in self.arms)
+
+    @property
+    def max_dose_mg_per_kg(self) -> float:
+        """Largest daily dose of an arm [mg/kg/day]."""
+        return max(arm[2] for arm in self.arms)
+
+    @property
+    def max_days(self) -> float:
+        """Longest dosing course of an arm [d]."""
+        return max(arm[3] for arm in self.arms)
+
+    @property
+    def max_total_mg_per_kg(self) -> float:
+        """Largest total dose of an arm (daily dose x days) [mg/kg]."""
+        return max(arm[2] * arm[3] for arm in self.arms)
+
+    def describe(self) -> str:
+        """The arms in words, e.g. ``diazepam (mouse) 5 mg/kg/day x 7 d, diazepam (mouse) 1 mg/kg/day x 56 d``."""
+        return ", ".join(f"{a[0]} ({a[1]}) {a[2]:g} mg/kg/day x {a[3]:g} d" for a in self.arms)
+
+    def reasons(self, drug: str, dose_mg_per_kg: float, days: float, species: str = "mouse") -> list[str]:
+        """Why a setting is outside the calibrated range (empty inside), one phrase per reason."""
+        reasons = []
+        if drug not in self.drugs:
+            reasons.append(f"drug {drug} was not calibrated")
+        if species not in self.species:
+            reasons.append(f"species {species} was not calibrated")
+        if dose_mg_per_kg > self.max_dose_mg_per_kg:
+            reasons.append(f"{dose_mg_per_kg:g} mg/kg/day is above {self.max_dose_mg_per_kg:g} mg/kg/day")
+        if dose_mg_per_kg > 0 and days > self.max_days:
+            reasons.append(f"{days:g} days of dosing is longer than {self.max_days:g} days")
+        total = dose_mg_per_kg * days
+        if total > self.max_total_mg_per_kg:
+            reasons.append(f"a total of {total:g} mg/kg is more than {self.max_total_mg_per_kg:g} mg/kg")
+        return reasons
+
+    def caveat(self, drug: str, dose_mg_per_kg: float, days: float, species: str = "mouse") -> str:
+        """A sentence for students when the setting is outside the range; ``""`` inside."""
+        reasons = self.reasons(drug, dose_mg_per_kg, days, species)
+        if not reasons:
+            return ""
+        return (
+            f"Outside the calibrated range ({'; '.join(reasons)}). The model was calibrated on {self.describe()} "
+            "(Shi et al. 2022): these curves are an untested prediction, not a result."
+        )
+
+
+def calibrated_range() -> CalibratedRange:
+    """The :class:`CalibratedRange` of the calibration arms :data:`sim.targets.ARMS` (composed from the package data).
+
+    Each arm's regimen must be once daily; the arm's days are its number of daily doses.
+    """
+    from sim.targets import ARMS
+
+    arms = []
+    for name, overrides in ARMS.items():
+        model = _experiment(list(overrides)).model()
+        regimen = model.regimen
+        if regimen.interval_h != 24.0 or regimen.dose_mg_per_kg is None:
+            raise ValueError(f"calibration arm {name!r} is not a once-daily mg/kg regimen: {regimen!r}")
+        days = math.ceil(regimen.stop_day - regimen.start_day - 1e-9)
+        arms.append((model.drug.name, model.species.name, float(regimen.dose_mg_per_kg), float(days)))
+    return CalibratedRange(tuple(arms))
+
+
 # ---------------------------------------------------------------------------------------------- lesson plan
 @dataclasses.dataclass
 class LessonQuestion:
@@ -540,14 +627,68 @@ def write_lesson_answers(path: str | Path, demo: TeachingDemo | None = None) -> 
 
 
 # ---------------------------------------------------------------------------------------------- widgets
-class TeachingApp:
-    """ipywidgets controls + a :class:`sim.plotting.TeachingFigure` that is updated in place.
+#: The classroom figure: size [inch] and resolution [dots per inch], i.e. 875 x 588 px, which fits right of the
+#: 400-px control column in the about 1300 x 620 px that a 1366 x 768 projector leaves below the browser's bars.
+CLASSROOM_FIGSIZE_IN = (7.0, 4.7)
+CLASSROOM_DPI = 125.0
+#: Font sizes [pt] of the classroom figure: at :data:`CLASSROOM_DPI` the smallest (line labels) is 12 px.
+CLASSROOM_FONT_PT = {"labels": 7.0, "axes": 8.0, "title": 8.5}
+#: Heading of the control column of the classroom page.
+CLASSROOM_HEADING = "What does a sedative do to synapses?"
 
-    Display ``app.widget`` in a notebook. Every control change calls :meth:`refresh`: it simulates
+
+def classroom_figure():
+    """A :class:`sim.plotting.TeachingFigure` for a projector: two columns, readable fonts, 875 x 588 px.
+
+    The mechanism (concentration, receptor occupancy, microglia) is stacked on the left; the outcomes (spine
+    density, two thirds of the height, and the NOR index) on the right, so all five panels are above the fold.
+    """
+    from sim.plotting import TeachingFigure
+
+    figure = TeachingFigure(figsize=CLASSROOM_FIGSIZE_IN, dpi=CLASSROOM_DPI)
+    ax_conc, ax_occ, ax_glia, ax_spine, ax_nor = figure.axes
+    left, right, bottom, top, gap, column_gap = 0.1, 0.985, 0.085, 0.875, 0.035, 0.1
+    width = (right - left - column_gap) / 2
+    height = (top - bottom - 2 * gap) / 3
+    x_right = left + width + column_gap
+    for row, ax in enumerate((ax_conc, ax_occ, ax_glia)):
+        ax.set_position([left, top - (row + 1) * height - row * gap, width, height])
+    ax_spine.set_position([x_right, bottom + height + gap, width, 2 * height + gap])
+    ax_nor.set_position([x_right, bottom, width, height])
+    ax_glia.tick_params(labelbottom=True)  # the bottom of the left column shows the time axis too
+    ax_glia.set_xlabel(ax_nor.get_xlabel())
+    for ax in figure.axes:
+        ax.tick_params(labelsize=CLASSROOM_FONT_PT["axes"])
+        ax.xaxis.label.set_size(CLASSROOM_FONT_PT["axes"])
+        ax.yaxis.label.set_size(CLASSROOM_FONT_PT["axes"])
+    for text in [*figure.labels.values(), figure.stress_label]:
+        text.set_fontsize(CLASSROOM_FONT_PT["labels"])
+    figure.title.set_fontsize(CLASSROOM_FONT_PT["title"])
+    return figure
+
+
+def spine_density_readout(ds: xr.Dataset) -> tuple[float, float]:
+    """(test day [d], plotted spine density on that day [percent of baseline]) of a :meth:`TeachingDemo.update` run.
+
+    The test day is :func:`sim.analysis.behaviour_test_day`, 24 h after the last dose (day 7 for the lesson's
+    defaults); the density is the plotted curve (replicate mean of ``spine_density_relative``) interpolated to it.
+    """
+    day = behaviour_test_day(ds)
+    density = replicate_mean(ds["spine_density_relative"]).values
+    return day, float(np.interp(day, ds.time.values, density))
+
+
+class TeachingApp:
+    """ipywidgets controls + one :class:`sim.plotting.TeachingFigure`, updated in place: the classroom page.
+
+    Display ``app.widget`` (a notebook, or the page of ``python -m sim.teaching --serve``). The controls open at the
+    lesson's defaults (diazepam 5 mg/kg/day for 7 days). It shows the defaults when built, and every control change calls :meth:`refresh`: it simulates
     (:meth:`TeachingDemo.update`), moves the figure's line data, renders (blitting when the axes did not change)
-    and puts the PNG into an ``Image`` widget, so the picture changes without the flicker of re-displaying a
-    figure. The status line shows how long the compute and the redraw took. Works in JupyterLab, classic
-    notebook and VS Code with the default (inline) matplotlib backend; ``ipympl`` is not needed.
+    and puts the PNG into an ``Image`` widget, so the one picture changes without the flicker of re-displaying a
+    figure. Under the controls the page shows the spine density on the test day (:func:`spine_density_readout`)
+    and, when the drug, dose or duration leave the :class:`CalibratedRange`, a caveat. Compute and redraw times
+    are kept in :attr:`compute_s` and :attr:`redraw_s`, not shown. Works in JupyterLab, classic notebook, VS Code
+    and Voila with the default (inline) matplotlib backend; ``ipympl`` is not needed.
 
     Parameters
     ----------
@@ -555,45 +696,75 @@ class TeachingApp:
         The demo to use (default: a new :class:`TeachingDemo`, prepared for diazepam).
     continuous_update
         Recompute while a slider is dragged (True) or only when it is released.
+    calibrated
+        The range outside which the caveat is shown (default: :func:`calibrated_range`).
     """
 
-    def __init__(self, demo: TeachingDemo | None = None, continuous_update: bool = True) -> None:
+    def __init__(
+        self,
+        demo: TeachingDemo | None = None,
+        continuous_update: bool = True,
+        calibrated: CalibratedRange | None = None,
+    ) -> None:
         import ipywidgets as widgets
 
-        from sim.plotting import TeachingFigure
-
         self.demo = demo or TeachingDemo().prepare()
-        self.figure = TeachingFigure()
+        self.calibrated = calibrated or calibrated_range()
+        self.figure = classroom_figure()
+        defaults = _UPDATE_DEFAULTS
         style = {"description_width": "130px"}
-        layout = widgets.Layout(width="400px")
+        layout = widgets.Layout(width="390px")
         common = {"style": style, "layout": layout, "continuous_update": continuous_update}
         self.controls = {
             "drug": widgets.Dropdown(
-                options=available_drugs(), value="diazepam", description="drug", style=style, layout=layout
+                options=available_drugs(), value=defaults["drug"], description="drug", style=style, layout=layout
             ),
             "dose_mg_per_kg": widgets.FloatSlider(
-                value=5.0, min=0.0, max=20.0, step=0.25, description="dose [mg/kg/day]", **common
+                value=defaults["dose_mg_per_kg"], min=0.0, max=20.0, step=0.25, description="dose [mg/kg/day]", **common
             ),
-            "days": widgets.IntSlider(value=7, min=1, max=56, description="dosing [days]", **common),
-            "follow_up_days": widgets.IntSlider(value=63, min=0, max=84, description="follow-up [days]", **common),
+            "days": widgets.IntSlider(value=defaults["days"], min=1, max=56, description="dosing [days]", **common),
+            "follow_up_days": widgets.IntSlider(
+                value=defaults["follow_up_days"], min=0, max=84, description="follow-up [days]", **common
+            ),
             "genotype": widgets.Dropdown(
-                options=list(GENOTYPES.items()), value="wt", description="genotype", style=style, layout=layout
+                options=list(GENOTYPES.items()),
+                value=defaults["genotype"],
+                description="genotype",
+                style=style,
+                layout=layout,
+            ),  # fmt: skip
+            "depleted": widgets.Checkbox(
+                value=defaults["depleted"], description="microglia depleted (PLX5622)", indent=False, layout=layout
             ),
-            "depleted": widgets.Checkbox(value=False, description="microglia depleted (PLX5622)", style=style),
             "stressed": widgets.Checkbox(
-                value=False, description="chronic stress (CUS, prefrontal cortex)", style=style, layout=layout
-            ),
+                value=defaults["stressed"],
+                description="chronic stress (CUS, prefrontal cortex)",
+                indent=False,
+                layout=layout,
+            ),  # fmt: skip
         }
-        self.status = widgets.HTML()
-        self.image = widgets.Image(format="png")
+        for name, control in self.controls.items():
+            control.add_class(f"synaprune-{name.replace('_', '-')}")  # stable handles for the browser test
+        text = widgets.Layout(width="390px")
+        self.heading = widgets.HTML(f"<h3 style='margin:0 0 6px 0'>{CLASSROOM_HEADING}</h3>", layout=text)
+        self.readout = widgets.HTML(layout=text)
+        self.readout.add_class("synaprune-readout")
+        self.caveat = widgets.HTML(layout=text)
+        self.caveat.add_class("synaprune-caveat")
+        self.status = widgets.HTML(layout=text)  # errors only
+        width, height = self.figure.figure.canvas.get_width_height(physical=True)
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width=f"{width}px", height=f"{height}px"))
+        self.image.add_class("synaprune-figure")
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
-        self.widget = widgets.HBox(
-            [widgets.VBox([*self.controls.values(), self.status]), self.image],
-            layout=widgets.Layout(flex_flow="row wrap"),
+        column = widgets.VBox(
+            [self.heading, *self.controls.values(), self.readout, self.caveat, self.status],
+            layout=widgets.Layout(width="400px", flex="0 0 400px"),
         )
+        self.widget = widgets.HBox([column, self.image], layout=widgets.Layout(flex_flow="row nowrap"))
         self.dataset: xr.Dataset | None = None
         self.compute_s = self.redraw_s = math.nan
+        self.refresh()  # the page opens with the figure of the defaults
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -618,28 +789,171 @@ class TeachingApp:
     def refresh(self) -> xr.Dataset:
         """Simulate the current settings, update the figure in place and show it; returns the Dataset."""
         start = time.perf_counter()
+        settings = self.settings
         try:
-            ds = self.demo.update(**self.settings)
+            ds = self.demo.update(**settings)
         except ValueError as error:  # e.g. a configuration error: show it instead of a traceback
-            self.status.value = f"<small style='color:#b00'>{error}</small>"
+            self.status.value = f"<span style='color:#b00'>{error}</span>"
             raise
         middle = time.perf_counter()
         self.figure.update(ds, title=describe(ds))
-        full = self.figure.render()
+        self.figure.render()
         self.image.value = self.figure.to_png()
+        day, density = spine_density_readout(ds)
+        self.readout.value = (
+            f"<b>Spine density on day {day:g}</b> (24 h after the last dose): <b>{density:.1f} %</b> of baseline"
+        )
+        caveat = self.calibrated.caveat(settings["drug"], settings["dose_mg_per_kg"], settings["days"])
+        self.caveat.value = (
+            f"<div style='border-left:4px solid #c60;background:#fff4e5;padding:4px 8px'>{caveat}</div>"
+            if caveat
+            else ""
+        )
+        self.status.value = ""
         end = time.perf_counter()
         self.dataset, self.compute_s, self.redraw_s = ds, middle - start, end - middle
-        self.status.value = (
-            f"<small>compute {1e3 * self.compute_s:.0f} ms, redraw {1e3 * self.redraw_s:.0f} ms"
-            f"{' (full)' if full else ''}, {ds.sizes['time']} time points</small>"
-        )
         return ds
+
+
+# ---------------------------------------------------------------------------------------------- the page (Voila)
+#: Idle-kernel culling of the classroom server [s]: a kernel without a connected page (the tab was closed) that has
+#: been idle this long is shut down; the culler checks every :data:`CULL_INTERVAL_S`. Open pages are never culled.
+CULL_IDLE_TIMEOUT_S = 120
+CULL_INTERVAL_S = 30
+#: Name of the page's notebook and of the kernel spec that runs it in this interpreter.
+CLASSROOM_NAME = "synaprune-classroom"
+
+
+def classroom_notebook() -> dict:
+    """The page as a notebook (nbformat 4 JSON): one hidden code cell that shows :class:`TeachingApp`'s widget."""
+    return {
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "classroom",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": "from sim.teaching import TeachingApp\n\nTeachingApp().widget",
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"name": CLASSROOM_NAME, "display_name": "synaprune classroom", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def write_classroom_page(directory: str | Path) -> Path:
+    """Write the page's notebook and a kernel spec running this interpreter into ``directory``; returns the notebook.
+
+    The kernel spec (``directory/kernels/synaprune-classroom``, found through ``JUPYTER_PATH``) starts ipykernel with
+    ``sys.executable``, so the page runs in the environment synaprune is installed in, whatever other ``python3``
+    kernel specs exist.
+    """
+    import json
+    import sys
+
+    directory = Path(directory)
+    spec = directory / "kernels" / CLASSROOM_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "synaprune classroom", "language": "python"})
+    )
+    notebook = directory / f"{CLASSROOM_NAME}.ipynb"
+    notebook.write_text(json.dumps(classroom_notebook(), indent=1))
+    return notebook
+
+
+def serve_command(
+    notebook: str | Path,
+    port: int = 8866,
+    open_browser: bool = True,
+    cull_idle_timeout_s: float = CULL_IDLE_TIMEOUT_S,
+    cull_interval_s: float = CULL_INTERVAL_S,
+) -> list[str]:
+    """The Voila command line that serves ``notebook`` on ``port`` with idle-kernel culling.
+
+    ``cull_idle_timeout_s`` [s] and ``cull_interval_s`` [s] must be positive (whole seconds); kernels with an open
+    page are not culled (``cull_connected=False``).
+    """
+    import sys
+
+    for name, value in (("cull_idle_timeout_s", cull_idle_timeout_s), ("cull_interval_s", cull_interval_s)):
+        if not (value >= 1 and float(value).is_integer()):
+            raise ValueError(f"{name} = {value!r} is not allowed: give a whole number of seconds >= 1")
+    if not (isinstance(port, int) and 0 < port < 65536):
+        raise ValueError(f"port = {port!r} is not allowed: give a TCP port between 1 and 65535")
+    return [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        f"--port={port}",
+        *([] if open_browser else ["--no-browser"]),
+        "--theme=light",
+        "--strip_sources=True",
+        f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout_s)}",
+        f"--MappingKernelManager.cull_interval={int(cull_interval_s)}",
+        "--MappingKernelManager.cull_connected=False",
+    ]
+
+
+def serve(
+    port: int = 8866,
+    open_browser: bool = True,
+    cull_idle_timeout_s: float = CULL_IDLE_TIMEOUT_S,
+    cull_interval_s: float = CULL_INTERVAL_S,
+) -> int:
+    """Serve the classroom page with Voila until interrupted (Ctrl-C); returns Voila's exit code.
+
+    The page's notebook and kernel spec are written to a temporary directory (:func:`write_classroom_page`), so this
+    works from any installation with the ``notebooks`` extra.
+    """
+    import os
+    import signal
+    import subprocess
+    import tempfile
+
+    def stop(signum, frame):  # SIGTERM: stop Voila (and its kernels) and remove the page like after Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with tempfile.TemporaryDirectory(prefix="synaprune-classroom-") as tmp:
+            notebook = write_classroom_page(tmp)
+            command = serve_command(notebook, port, open_browser, cull_idle_timeout_s, cull_interval_s)
+            env = os.environ | {"JUPYTER_PATH": os.pathsep.join(filter(None, [tmp, os.environ.get("JUPYTER_PATH")]))}
+            process = subprocess.Popen(command, env=env, cwd=tmp)
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                process.terminate()  # Voila shuts its kernels down on SIGTERM
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 __all__ = [
     "DEPLETION",
     "GENOTYPES",
     "LESSON",
+    "CalibratedRange",
+    "calibrated_range",
+    "classroom_figure",
+    "classroom_notebook",
+    "serve",
+    "serve_command",
+    "spine_density_readout",
+    "write_classroom_page",
     "STRESS",
     "LessonQuestion",
     "TeachingApp",
@@ -658,12 +972,39 @@ __all__ = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sim.teaching [--write PATH]``: print the lesson answers table, or refresh it in ``PATH``."""
+    """``python -m sim.teaching [--write PATH | --serve [--port N] [--no-browser]]``.
+
+    Without options: print the lesson answers table; ``--write``: refresh it in ``PATH``; ``--serve``: serve the
+    classroom page with Voila (:func:`serve`).
+    """
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m sim.teaching", description="Print the lesson answers table.")
+    parser = argparse.ArgumentParser(
+        prog="python -m sim.teaching", description="Print the lesson answers table, or serve the classroom page."
+    )
     parser.add_argument("--write", type=Path, help="file whose lesson-answers block is replaced (docs/teaching.md)")
+    parser.add_argument("--serve", action="store_true", help="serve the classroom page with Voila (Ctrl-C stops it)")
+    parser.add_argument("--port", type=int, default=8866, help="port of the page (default: 8866)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    parser.add_argument(
+        "--cull-idle-timeout-s",
+        type=float,
+        default=CULL_IDLE_TIMEOUT_S,
+        help=f"shut down a closed page's kernel after this many idle seconds (default: {CULL_IDLE_TIMEOUT_S})",
+    )
+    parser.add_argument(
+        "--cull-interval-s",
+        type=float,
+        default=CULL_INTERVAL_S,
+        help=f"check for idle kernels every this many seconds (default: {CULL_INTERVAL_S})",
+    )
     args = parser.parse_args(argv)
+    if args.serve:
+        try:
+            serve_command("page.ipynb", args.port, not args.no_browser, args.cull_idle_timeout_s, args.cull_interval_s)
+        except ValueError as error:
+            parser.error(str(error))
+        return serve(args.port, not args.no_browser, args.cull_idle_timeout_s, args.cull_interval_s)
     if args.write:
         write_lesson_answers(args.write)
     else:

@@ -189,7 +189,7 @@ def test_app_refreshes_once_per_set_and_reports_timing(demo, monkeypatch):
     ds = app.set(dose_mg_per_kg=1.0, days=14, genotype="tspo_ko")
     assert len(calls) == 1 and calls[0]["days"] == 14
     assert ds.attrs["genotype"] == "tspo_ko" and bytes(app.image.value).startswith(b"\x89PNG")
-    assert app.compute_s > 0 and app.redraw_s > 0 and "compute" in app.status.value
+    assert app.compute_s > 0 and app.redraw_s > 0 and app.status.value == ""  # timings kept, not shown
     app.controls["follow_up_days"].value = 21  # a slider move triggers exactly one refresh
     assert len(calls) == 2 and app.dataset.time[-1] == 35.0
 
@@ -354,3 +354,95 @@ def test_app_has_the_stress_switch(demo):
     app.controls["stressed"].value = True  # ticking the box re-simulates the stressed PFC model
     assert app.dataset.attrs["region"] == "prefrontal_cortex" and "neuronal_activity" in app.dataset
     assert "prefrontal cortex" in app.figure.title.get_text()
+
+
+def test_app_opens_at_the_lesson_defaults_with_a_day7_readout(demo):
+    """The page opens at the lesson's first setting; the readout is the plotted curve at the test day."""
+    pytest.importorskip("ipywidgets")
+    from sim.teaching import _HIGH, TeachingApp, spine_density_readout
+
+    app = TeachingApp(demo)
+    assert {k: app.settings[k] for k in _HIGH} == _HIGH and app.dataset is not None  # refreshed when built
+    day, density = spine_density_readout(app.dataset)
+    assert day == 7.0 and math.isclose(density, 100.0 - deficit_at(app.dataset, 7.0), abs_tol=1e-9)
+    assert "day 7</b>" in app.readout.value and f"{density:.1f} %" in app.readout.value
+    assert app.caveat.value == ""  # 5 mg/kg/day x 7 d is a calibrated arm
+    app.controls["dose_mg_per_kg"].value = 20.0
+    assert "20 mg/kg/day is above 5 mg/kg/day" in app.caveat.value
+    assert spine_density_readout(app.dataset)[1] < density
+
+
+def test_classroom_figure_is_projector_sized_with_fonts_of_at_least_12_px(demo):
+    from sim.teaching import CLASSROOM_DPI, classroom_figure
+
+    fig = classroom_figure().update(demo.update(), title=describe(demo.update()))
+    fig.render()
+    width, height = fig.figure.canvas.get_width_height(physical=True)
+    assert width <= 900 and height <= 600  # right of a 400-px control column in 1300 x 620 px
+    texts = [fig.title, fig.stress_label, *fig.labels.values()]
+    for ax in fig.axes:
+        texts += [ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels()]
+    shown = [t for t in texts if t.get_visible()]
+    assert len(shown) > 30 and min(t.get_fontsize() * CLASSROOM_DPI / 72.0 for t in shown) >= 12.0
+    renderer = fig.figure.canvas.get_renderer()
+    boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
+    assert all(b.x0 >= 0 and b.y0 >= 0 and b.x1 <= width and b.y1 <= height for b in boxes)  # nothing cut off
+    for i, a in enumerate(fig.axes):  # no two panels overlap
+        for b in fig.axes[i + 1 :]:
+            assert not a.get_window_extent().overlaps(b.get_window_extent())
+
+
+def test_calibrated_range_comes_from_the_calibration_arms():
+    from sim.targets import ARMS
+    from sim.teaching import CalibratedRange, calibrated_range
+
+    calibrated = calibrated_range()
+    assert len(calibrated.arms) == len(ARMS)
+    for overrides in ARMS.values():  # every arm, as composed, is inside; the demo's days are its daily doses
+        run = sim.presets.from_overrides(list(overrides))
+        regimen = run.model().regimen
+        days = regimen.stop_day - regimen.start_day
+        assert calibrated.caveat(run.model().drug.name, regimen.dose_mg_per_kg, days) == ""
+    # an invented range with distinct numbers: each limit is checked on its own
+    invented = CalibratedRange((("diazepam", "mouse", 4.0, 10.0), ("diazepam", "mouse", 2.0, 30.0)))
+    assert invented.reasons("diazepam", 4.0, 10.0) == [] and invented.reasons("diazepam", 2.0, 30.0) == []
+    assert invented.reasons("diazepam", 0.0, 30.0) == []  # a vehicle group
+    assert invented.reasons("diazepam", 4.5, 1.0) == ["4.5 mg/kg/day is above 4 mg/kg/day"]
+    assert invented.reasons("diazepam", 0.5, 31.0) == ["31 days of dosing is longer than 30 days"]
+    assert invented.reasons("diazepam", 3.0, 21.0) == ["a total of 63 mg/kg is more than 60 mg/kg"]
+    assert invented.reasons("clonazepam", 1.0, 7.0) == ["drug clonazepam was not calibrated"]
+    assert invented.reasons("diazepam", 1.0, 7.0, species="rat") == ["species rat was not calibrated"]
+    assert invented.caveat("diazepam", 20.0, 56.0).startswith("Outside the calibrated range (20 mg/kg/day")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"cull_idle_timeout_s": 0}, "cull_idle_timeout_s = 0 is not allowed"),
+        ({"cull_interval_s": 2.5}, "cull_interval_s = 2.5 is not allowed"),
+        ({"port": 70000}, "port = 70000 is not allowed"),
+    ],
+)
+def test_serve_command_refuses_bad_settings(kwargs, fragment):
+    from sim.teaching import serve_command
+
+    with pytest.raises(ValueError, match=fragment):
+        serve_command("page.ipynb", **kwargs)
+
+
+def test_serve_command_culls_idle_kernels_of_closed_pages(tmp_path):
+    import json
+    import sys
+
+    from sim.teaching import CULL_IDLE_TIMEOUT_S, serve_command, write_classroom_page
+
+    notebook = write_classroom_page(tmp_path)
+    command = serve_command(notebook, port=8899, open_browser=False)
+    assert command[:4] == [sys.executable, "-m", "voila", str(notebook)] and "--no-browser" in command
+    assert f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_TIMEOUT_S}" in command
+    assert "--MappingKernelManager.cull_connected=False" in command  # an open page is never culled
+    page = json.loads(notebook.read_text())
+    (cell,) = page["cells"]  # one cell, no developer text, no second figure
+    assert cell["source"].strip().endswith("TeachingApp().widget")
+    spec = json.loads((tmp_path / "kernels" / page["metadata"]["kernelspec"]["name"] / "kernel.json").read_text())
+    assert spec["argv"][0] == sys.executable

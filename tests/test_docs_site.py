@@ -7,6 +7,7 @@ One build (~15 s) into a temporary directory; the checks read its pages. Without
 from __future__ import annotations
 
 import html as htmllib
+import inspect
 import json
 import os
 import re
@@ -151,3 +152,27 @@ def test_citation_is_valid_cff():
     from cffconvert.cli.create_citation import create_citation
 
     create_citation(str(CITATION), None).validate()
+
+
+# ---------------------------------------------------------------------- docstrings on the site
+def test_docstring_math_is_converted_as_in_the_model_reference():
+    """The site's docstring converter (docs/_mkdocs/rst_roles.py) and sim.docs give the same equations."""
+    pytest.importorskip("griffe", reason="griffe is not installed (docs extra)")
+    import importlib.util
+
+    import sim.docs
+
+    spec = importlib.util.spec_from_file_location("rst_roles", ROOT / "docs" / "_mkdocs" / "rst_roles.py")
+    rst_roles = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rst_roles)
+    math = re.compile(r"\$\$\n.*?\n\$\$|\$[^$\n]+\$", re.S)
+    modules = [sim.pk, sim.binding, sim.microglia, sim.spines, sim.cognition, sim.stress, sim.tolerance]
+    for module in modules:
+        doc = inspect.cleandoc(module.__doc__)
+        site = math.findall(rst_roles.to_markdown(doc, module.__name__))
+        assert site and site == math.findall(sim.docs.rst_to_markdown(doc)), module.__name__
+    converted = rst_roles.to_markdown(
+        "Units [1/d] and [holtmaat2005] [trachtenberg2002], see :func:`~sim.run.simulate`."
+    )
+    assert r"\[1/d]" in converted and r"\[holtmaat2005] \[trachtenberg2002]" in converted
+    assert '<autoref identifier="sim.run.simulate" optional><code>simulate</code></autoref>' in converted

@@ -13,18 +13,23 @@ rendering, this extension rewrites
 * square brackets of prose into escaped ones: units (``[1/d]``) and citation keys (``[holtmaat2005]``) are text, not
   Markdown reference links.
 
-Numpy sections (``Parameters`` and the like) are left to mkdocstrings' own parser.
+Numpy sections (``Parameters`` and the like) are left to mkdocstrings' own parser. A stage field declared with
+:func:`sim.core.params.param` and no docstring of its own gets one from its metadata (meaning, unit and source, as
+in the parameter tables of ``docs/model.md``), so the stage classes list their parameters.
 """
 
 from __future__ import annotations
 
+import ast
 import html
 import re
 
 import griffe
 
-from sim.docs import _INLINE_MATH, _LITERAL, _math_block
-
+# The rules of sim.docs.rst_to_markdown (docs/model.md), restated here so that the site build does not import the
+# package (numba, xarray, ...: ~2 s); tests/test_docs_site.py checks that both convert math alike.
+_INLINE_MATH = re.compile(r":math:`([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
 _ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|obj|exc):`(~?)([^`<]+?)`")
 _PROTECTED = re.compile(r"(<autoref .*?</autoref>|`[^`]*`|\$\$.*?\$\$|\$[^$\n]+\$)", re.S)
 
@@ -42,6 +47,13 @@ def _inline(text: str, module: str = "") -> str:
     text = _LITERAL.sub(lambda m: f"`{m.group(1)}`", text)
     parts = _PROTECTED.split(text)
     return "".join(part if i % 2 else part.replace("[", "\\[") for i, part in enumerate(parts))
+
+
+def _math_block(lines: list[str]) -> list[str]:
+    body = "\n".join(line.strip() for line in lines).strip()
+    if "&" in body or "\\\\" in body:
+        body = "\\begin{aligned}\n" + body + "\n\\end{aligned}"
+    return ["$$", body, "$$"]
 
 
 def _indent(line: str) -> int:
@@ -123,8 +135,31 @@ def to_markdown(text: str, module: str = "") -> str:
     return "\n".join(out)
 
 
+def param_docstring(node: ast.AST) -> str | None:
+    """``long_name [units]. Source: source`` of a ``name: type = param(default, units=..., ...)`` field, else None."""
+    call = getattr(node, "value", None)
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "param"):
+        return None
+    meta = {}
+    for keyword in call.keywords:
+        try:
+            meta[keyword.arg] = ast.literal_eval(keyword.value)
+        except ValueError:  # not a literal (a name or an f-string): leave it out
+            continue
+    if "long_name" not in meta:
+        return None
+    unit = f" [{meta['units']}]" if meta.get("units") not in (None, "", "1") else ""
+    source = f"\n\nSource: {meta['source']}" if meta.get("source") else ""
+    return f"{meta['long_name'][:1].upper()}{meta['long_name'][1:]}{unit}.{source}"
+
+
 class RstToMarkdown(griffe.Extension):
-    """Convert every loaded docstring with :func:`to_markdown`."""
+    """Convert every loaded docstring with :func:`to_markdown`; document ``param(...)`` fields from their metadata."""
+
+    def on_attribute_instance(self, *, node: ast.AST, attr: griffe.Attribute, **kwargs) -> None:
+        """Give a ``param(...)`` field without a docstring one from its metadata."""
+        if attr.docstring is None and isinstance(node, ast.AST) and (text := param_docstring(node)):
+            attr.docstring = griffe.Docstring(text, parent=attr)
 
     def on_instance(self, *, obj: griffe.Object, **kwargs) -> None:
         """Rewrite the docstring of ``obj`` once it is loaded."""

@@ -69,7 +69,7 @@ def test_the_model_reference_has_equations_and_the_parameter_table(site):
 def test_the_api_reference_renders_docstrings_with_working_cross_references(site):
     html = page(site, "api/sim")
     assert "One Dataset from a <code>synaprune -m</code> sweep folder, whatever the launcher" in html  # sim.collect
-    assert 'id="sim.collect"' in html and 'id="sim.run.simulate"' in html
+    assert 'id="sim.collect"' in html and 'id="sim.run.simulate"' in page(site, "api/run")
     # :func:`sim.io.collect` in sim.collect's docstring became a link to the sim.io page
     assert re.search(r'<a class="autorefs autorefs-internal"[^>]*href="\.\./io/#sim\.io\.collect"', html)
     stages = page(site, "api/stages")
@@ -125,6 +125,8 @@ def test_citation_names_the_software(cff):
     assert cff["version"] == sim.__version__
     assert cff["license"] == project["license"]["text"]
     assert [a["name"] for a in cff["authors"]] == [a["name"] for a in project["authors"]]
+    cite = (ROOT / "docs" / "cite.md").read_text(encoding="utf-8")
+    assert f"version {sim.__version__}. License {cff['license']}." in cite  # the how-to-cite page says the same
 
 
 @pytest.mark.parametrize("key", STUDIES)

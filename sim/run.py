@@ -410,8 +410,11 @@ def simulate(
         or an address) or any executor with ``submit``; ``None`` runs them here. The result is the same bit for
         bit. A run configuration whose ``scheduler`` is set needs it (the command line resolves ``scheduler``).
 
-    Every variable has ``units`` and ``long_name``; the attributes record the resolved configuration, seed, package
-    version, git commit and engine settings.
+    Returns
+    -------
+    xarray.Dataset
+        Every variable has ``units`` and ``long_name``; the attributes record the resolved configuration, seed,
+        package version, git commit and engine settings.
     """
     settings = {"duration_days": duration_days, "output_step_h": output_step_h, "engine": engine, "seed": seed}
     run = as_run_config(model_or_config, **settings)

@@ -22,22 +22,23 @@ the planner compares strategies over ``horizon_days``:
   its metabolites wash out after the switch: the run is continued from the state at day 0 in a model that holds the
   compounds of both drugs and doses the new one.
 
-Each schedule is scored by two outputs of one model run (ODE engine, ``translation=none`` for a non-mouse species:
-one line with the mouse-calibrated microglia and spines):
+Each schedule is scored by two outputs of one model run (ODE engine; for a non-mouse species the calibrated microglia
+and spines with each translation parameter at the middle of its stated range, :func:`translation_midpoints`):
 
 * the **cumulative spine deficit** [% d] — :math:`\int_0^H (100 - \text{spine density relative [\%]})\,dt`, the area
   between the drug-free density and the prediction over the horizon (trapezoid rule on the output grid);
 * the **withdrawal proxy** [1] — the peak of ``withdrawal_deficit`` (:mod:`sim.tolerance`: how far the GABA-A
-  agonism falls below the adapted set point) from day 0 on.
+  agonism falls below the adapted set point) from day 0 on, on the output grid (``output_step_h``, default 6 h; the
+  dose times lie on it, so the trough before each once-daily dose is sampled).
 
 **Search** (documented; scipy.optimize for the continuous parameter): a taper must end (last dose) by
 ``horizon_days - follow_up_days`` (default 28 d follow-up, in which the withdrawal proxy of a stop peaks). For
 ``percent`` and ``switch`` every step length of :data:`STEP_DAYS` is tried (or the one given); the rate per step is
 searched as the number of reductions ``n`` that lands exactly on the floor (:func:`percent_for_steps`), bisected
 between ``n = 1`` and the most that end in time for the fastest taper whose peak withdrawal proxy meets the limit.
-``linear`` searches its duration with :func:`scipy.optimize.brentq` on ``peak - limit``. The withdrawal proxy falls
-and the spine deficit rises as a taper slows (tests/test_taper.py checks the first), so the fastest schedule that
-meets the limit is the optimum; the plan is the evaluated schedule with the least deficit among all that meet the
+``linear`` searches its duration with :func:`scipy.optimize.brentq` on ``peak - limit``. For one step length
+the withdrawal proxy falls and the spine deficit rises as a taper slows (tests/test_taper.py checks the first), so the
+fastest schedule that meets the limit is the optimum of that family; the plan is the evaluated schedule with the least deficit among all that meet the
 limit (deficits within :data:`DEFICIT_TIE` count as equal: the one that ends first), and every evaluated candidate is
 kept in the result (dimension ``candidate``). A parameter given by the caller is fixed instead of searched; a rate
 given by the caller that does not land on the floor ends with a smaller last reduction.
@@ -199,6 +200,23 @@ class _Continued(PruningModel):
         return np.array(self.start_state, dtype=float)
 
 
+def translation_midpoints(run) -> dict[str, object]:
+    """Stages of ``run`` with each translation parameter at the middle of its stated range (none for mice).
+
+    Geometric middle of a log-uniform range, arithmetic of a uniform one (``sim/configs/translation/``); the fixed
+    translation values (e.g. ``microglia.tspo_induction_fold``) are already in the composed run.
+    """
+    stages: dict[str, object] = {}
+    for key, bounds in run.translation.ranges.items():
+        group, name = key.replace("__", ".").split(".")
+        if bounds.distribution == "log-uniform":
+            middle = math.sqrt(bounds.low * bounds.high)
+        else:
+            middle = 0.5 * (bounds.low + bounds.high)
+        stages[group] = dataclasses.replace(stages.get(group, getattr(run, group)), **{name: middle})
+    return stages
+
+
 def _regimen(doses_mg: Sequence[float], body_weight_kg: float) -> DosingRegimen:
     """Once-daily oral doses on plan days ``k`` (``doses_mg[k]`` [mg]) as an explicit-day regimen (mg/kg amounts)."""
     doses = np.asarray(doses_mg, dtype=float)
@@ -268,10 +286,8 @@ class Planner:
         self._cache: dict[Schedule, Evaluation] = {}
 
     def _model(self, drug: str) -> PruningModel:
-        overrides = [f"species={self.species}", f"drug={drug}", "tolerance=adaptive"]
-        if self.species != CALIBRATED_SPECIES:
-            overrides += ["translation=none"]
-        return presets.from_overrides(overrides).model()
+        run = presets.from_overrides([f"species={self.species}", f"drug={drug}", "tolerance=adaptive"])
+        return dataclasses.replace(run.model(), **translation_midpoints(run))
 
     def switched_model(self) -> PruningModel:
         """The model after a switch: the compounds of both drugs, the new one dosed (its PK route constants)."""
@@ -738,7 +754,7 @@ def to_dataset(
         f"meeting the limit (ties within {DEFICIT_TIE:g} % d: the one that ends first; sim.taper)",
         "central_line": "one ODE run per schedule (scored by the search)"
         + (
-            " with translation=none (mouse-calibrated microglia and spines)"
+            " with the translation parameters at the middle of their ranges"
             if planner.species != CALIBRATED_SPECIES
             else ""
         ),
@@ -809,7 +825,8 @@ def summary(ds: xr.Dataset) -> str:
         lines.append(f"| {days} | {dose:g} |")
     lines += [
         "",
-        f"Search: {a['method']}. {ds.sizes['candidate']} schedules evaluated in {a.get('run_time_s', float('nan'))} s.",
+        f"Search: {a['method']}. {ds.sizes['candidate']} schedules evaluated; run time with the bands "
+        f"{a.get('run_time_s', float('nan'))} s.",
         f"Equivalent doses: {a['equivalence_source']}.",
         f"Central line: {a['central_line']}. Bands: {a['bands']}.",
         "Caveats: the withdrawal proxy is a receptor-adaptation signal with mouse time scales (sim.tolerance), not a "

@@ -50,11 +50,10 @@ def test_percent_taper_lands_on_its_floor_in_n_reductions_and_stops():
         assert doses[2 + n * step] == pytest.approx(0.6)  # 5 % of 12 mg, held for one step
 
 
-def test_linear_taper_and_switch_dose():
-    planner_free = Planner.__new__(Planner)  # schedules need no simulation
-    planner_free.drug, planner_free.dose_mg, planner_free.horizon_days = "diazepam", 15.0, 10
-    linear = planner_free.schedule("linear", duration_days=4.0)
-    np.testing.assert_allclose(linear.doses_mg, [15.0, 11.25, 7.5, 3.75, 0, 0, 0, 0, 0, 0])
+def test_linear_taper_and_switch_dose(planner):
+    linear = planner.schedule("linear", duration_days=4.0)
+    np.testing.assert_allclose(linear.doses_mg, [15.0, 11.25, 7.5, 3.75] + [0.0] * 66)
+    assert linear.last_dose_day == 3
     assert switch_dose_mg("diazepam", 15.0, "clonazepam") == pytest.approx(0.75)  # 10 mg diazepam ~ 0.5 mg
     assert switch_dose_mg("diazepam", 15.0, "lorazepam") == pytest.approx(1.5)  # ~ 1 mg lorazepam
 

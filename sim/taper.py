@@ -18,7 +18,8 @@ the planner compares strategies over ``horizon_days``:
   :math:`D\,(1 - k/T)`);
 * ``switch`` — on day 0 the drug is replaced by the clinically equivalent dose
   (:data:`sim.analysis.EQUIVALENT_ORAL_DOSE_MG`, SECONDARY) of a drug with low TSPO affinity (default clonazepam,
-  see :data:`SWITCH_TO`), held for ``hold_days`` (default 14) and then tapered by percent as above. The old drug and
+  see :data:`SWITCH_TO`), held for ``hold_days`` (default 14) and then tapered by percent as above (the equivalence
+  ratios are human; applied to another species they are an assumption). The old drug and
   its metabolites wash out after the switch: the run is continued from the state at day 0 in a model that holds the
   compounds of both drugs and doses the new one.
 
@@ -496,7 +497,8 @@ def search(
     held = planner.evaluate(planner.schedule("continue"))
     if held.withdrawal_peak > withdrawal_limit:
         raise ConfigError(
-            f"withdrawal_limit = {withdrawal_limit:g} cannot be met: continuing {planner.dose_mg:g} mg of "
+            f"withdrawal_limit = {withdrawal_limit:g} cannot be met: continuing {planner.dose_mg:g} mg "
+            f"({planner.dose_mg / planner.body_weight_kg:.3g} mg/kg) of "
             f"{planner.drug} once daily already reaches a withdrawal proxy of {held.withdrawal_peak:.3g} between "
             "doses; the dosing itself binds, not the taper"
         )
@@ -736,6 +738,8 @@ def to_dataset(
         "plan_schedule": best[plan].schedule.label(),
         "drug": planner.drug,
         "dose_mg": planner.dose_mg,
+        "dose_mg_per_kg": planner.dose_mg / planner.body_weight_kg,
+        "body_weight_kg": planner.body_weight_kg,
         "species": planner.species,
         "horizon_days": planner.horizon_days,
         "withdrawal_limit": limit,
@@ -787,7 +791,7 @@ def summary(ds: xr.Dataset) -> str:
     """Markdown: the inputs, the comparison of strategies and the plan's schedule as a printable table."""
     a = ds.attrs
     lines = [
-        f"# Taper plan: {a['dose_mg']:g} mg/day {a['drug']} ({a['species']})",
+        f"# Taper plan: {a['dose_mg']:g} mg/day ({a['dose_mg_per_kg']:.3g} mg/kg/day) {a['drug']} ({a['species']})",
         "",
         f"{DISCLAIMER.capitalize()}. Horizon {a['horizon_days']} d from plan day 0 after {a['run_in_days']} d on the "
         f"current dose; withdrawal limit {a['withdrawal_limit']:g} (peak withdrawal proxy, [1]); a taper ends at least "

@@ -101,6 +101,9 @@ def test_search_picks_the_fastest_schedule_that_meets_the_limit():
         chosen = float(ds["cumulative_spine_deficit"].sel(strategy=strategy))
         assert chosen == pytest.approx(deficits[feasible].min())
         assert np.any(mine & (candidates > limit) & (deficits < chosen))  # a faster schedule breaks the limit
+        ends = ds["candidate_last_dose_day"].values
+        slower = mine & (ends > float(ds["last_dose_day"].sel(strategy=strategy)))
+        assert slower.any() and np.all(candidates[slower] <= limit)  # no slower schedule breaks it
     chosen_percent = float(ds["percent_per_step"].sel(strategy="percent"))
     steps = round(math.log(0.05) / math.log(1 - chosen_percent / 100))
     assert chosen_percent == pytest.approx(percent_for_steps(steps))

@@ -149,11 +149,61 @@ def test_citation_references_each_reproduced_study_as_in_the_references(cff, key
     assert (ref.get("doi") or ref["url"]) in cite
 
 
-def test_citation_is_valid_cff():
-    pytest.importorskip("cffconvert", reason="cffconvert is not installed (docs extra)")
-    from cffconvert.cli.create_citation import create_citation
+# Keys of the Citation File Format 1.2.0 schema (https://github.com/citation-file-format/citation-file-format,
+# schema.json): the top level, a reference, and a person or an entity as author. cffconvert (the reference validator)
+# pins jsonschema<4 and cannot be installed beside Jupyter/Voila, so the structure is checked here.
+CFF_TOP_LEVEL = {
+    "abstract", "authors", "cff-version", "commit", "contact", "date-released", "doi", "identifiers", "keywords",
+    "license", "license-url", "message", "preferred-citation", "references", "repository", "repository-artifact",
+    "repository-code", "title", "type", "url", "version",
+}  # fmt: skip
+CFF_REQUIRED = {"authors", "cff-version", "message", "title"}
+CFF_REFERENCE_REQUIRED = {"authors", "title", "type"}
+CFF_PERSON = {"family-names", "given-names", "name-particle", "name-suffix", "affiliation", "email", "orcid", "website"}
+DOI = re.compile(r"^10\.\d{4,9}(\.\d+)?/[A-Za-z0-9:/_;\-\.\(\)\[\]\\]+$")
 
-    create_citation(str(CITATION), None).validate()
+
+def cff_problems(cff: dict) -> list[str]:
+    """Every departure of a parsed CITATION.cff from the structure CFF 1.2.0 requires (empty when valid)."""
+    problems = [f"missing required key {k!r}" for k in sorted(CFF_REQUIRED - set(cff))]
+    problems += [f"unknown top-level key {k!r}" for k in sorted(set(cff) - CFF_TOP_LEVEL)]
+    if cff.get("cff-version") != "1.2.0":
+        problems.append(f"cff-version {cff.get('cff-version')!r} is not '1.2.0'")
+    if cff.get("type", "software") not in {"software", "dataset"}:
+        problems.append(f"type {cff['type']!r} is not software or dataset")
+
+    def authors_ok(authors, where):
+        if not isinstance(authors, list) or not authors:
+            return [f"{where}: authors must be a non-empty list"]
+        out = []
+        for a in authors:
+            if not isinstance(a, dict) or not ("name" in a or set(a) & {"family-names", "given-names"}):
+                out.append(f"{where}: author {a!r} is neither an entity (name) nor a person (family-/given-names)")
+            elif "name" not in a and set(a) - CFF_PERSON:
+                out.append(f"{where}: unknown person keys {sorted(set(a) - CFF_PERSON)}")
+        return out
+
+    problems += authors_ok(cff.get("authors"), "top level")
+    for i, ref in enumerate(cff.get("references", [])):
+        problems += [f"reference {i}: missing {k!r}" for k in sorted(CFF_REFERENCE_REQUIRED - set(ref))]
+        problems += authors_ok(ref.get("authors"), f"reference {i}")
+        if "doi" in ref and not DOI.match(str(ref["doi"])):
+            problems.append(f"reference {i}: doi {ref['doi']!r} is not a DOI")
+        if "year" in ref and not isinstance(ref["year"], int):
+            problems.append(f"reference {i}: year {ref['year']!r} is not an integer")
+    return problems
+
+
+def test_citation_is_valid_cff():
+    cff = yaml.safe_load(CITATION.read_text(encoding="utf-8"))
+    assert cff_problems(cff) == []
+    # the check can fail: each kind of mistake is caught
+    broken = dict(cff, **{"cff-version": "1.1.0", "colour": "blue"})
+    broken.pop("message")
+    broken["references"] = [dict(cff["references"][0], doi="doi:10.1038/x", year="2022"), {"title": "x"}]
+    found = " ".join(cff_problems(broken))
+    for expected in ("'message'", "'colour'", "1.1.0", "is not a DOI", "not an integer", "missing 'authors'"):
+        assert expected in found, expected
 
 
 # ---------------------------------------------------------------------- docstrings on the site

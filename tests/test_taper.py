@@ -5,10 +5,14 @@
 * the state hand-over at plan day 0 equals one continuous run from the start of the history;
 * a slower taper (fewer percent per step, longer steps, a longer linear taper) never gives a higher peak withdrawal
   proxy, and the searched schedule meets the limit while the next faster one breaks it;
+* within one step length a slower taper never gives a lower spine deficit (across step lengths no order is claimed);
 * switching to clonazepam (no TSPO affinity to speak of) lowers the spine deficit of the same schedule;
+* the uncertainty bands: paired draws (the same parameter rows for each schedule) on the plan's time axis, and the
+  deficit quantiles are those of the drawn trajectories integrated from day 0;
 * bad input: one line, exit 2, nothing written.
 
-Cheap settings throughout: 28 days of history, a 70-day horizon, a 12-h output grid, no bands.
+Cheap settings throughout: 28 days of history, a 70-day horizon, a 12-h output grid; bands over 8 draws only in the
+two band tests.
 """
 
 from __future__ import annotations
@@ -21,16 +25,8 @@ import pytest
 
 from sim.core.params import ConfigError
 from sim.engines.ode import OdeEngine
-from sim.taper import (
-    Planner,
-    _regimen,
-    main,
-    percent_doses,
-    percent_for_steps,
-    plan_taper,
-    spine_deficit,
-    switch_dose_mg,
-)
+from sim.taper import Planner, main, percent_doses, percent_for_steps, plan_taper, spine_deficit, switch_dose_mg
+from sim.taper.plan import _band, _regimen, to_dataset
 
 CHEAP = {"run_in_days": 28, "output_step_h": 12.0}
 
@@ -70,20 +66,27 @@ def test_hand_over_at_day_0_equals_one_continuous_run(planner):
     assert spine_deficit(whole) == pytest.approx(evaluation.spine_deficit, rel=1e-6)
 
 
-def test_slower_taper_never_peaks_higher(planner):
+def test_slower_taper_never_peaks_higher_and_loses_more_spines(planner):
     def peak(strategy, **parameters):
         return planner.evaluate(planner.schedule(strategy, **parameters)).withdrawal_peak
+
+    def deficit(strategy, **parameters):
+        return planner.evaluate(planner.schedule(strategy, **parameters)).spine_deficit
 
     for step in (3, 7):  # fewer percent per step (more reductions): lower or equal peak
         peaks = [peak("percent", percent_per_step=percent_for_steps(n), step_days=step) for n in (1, 2, 3, 5)]
         assert np.all(np.diff(peaks) <= 1e-12), (step, peaks)
         assert peaks[0] > 2 * peaks[-1]  # and the effect is not negligible
+        deficits = [deficit("percent", percent_per_step=percent_for_steps(n), step_days=step) for n in (1, 2, 3, 5)]
+        assert np.all(np.diff(deficits) > 0), (step, deficits)  # the other side: more spine loss
     for n in (2, 3):  # longer steps at the same rate: lower or equal peak
         assert peak("percent", percent_per_step=percent_for_steps(n), step_days=7) <= peak(
             "percent", percent_per_step=percent_for_steps(n), step_days=3
         )
     linear = [peak("linear", duration_days=t) for t in (5.0, 15.0, 40.0)]
     assert np.all(np.diff(linear) < 0), linear
+    linear = [deficit("linear", duration_days=t) for t in (5.0, 15.0, 40.0)]
+    assert np.all(np.diff(linear) > 0), linear
 
 
 def test_search_picks_the_fastest_schedule_that_meets_the_limit():
@@ -122,6 +125,55 @@ def test_switch_to_clonazepam_lowers_the_spine_deficit_of_the_same_schedule(plan
         assert switched.spine_deficit < 0.9 * same.spine_deficit
         tspo = switched.result["tspo_occupancy"]
         assert float(tspo.isel(time=-1)) < 0.01 * float(tspo.isel(time=0))  # the diazepam washes out
+
+
+@pytest.fixture(scope="module")
+def bands(planner):
+    """Bands of ``continue`` and of a percent taper (full dose on days 0-6) over 8 posterior x translation draws."""
+    schedules = {
+        "continue": planner.schedule("continue"),
+        "percent": planner.schedule("percent", percent_per_step=percent_for_steps(2), step_days=7),
+    }
+    return schedules, {s: _band(planner, one, draws=8) for s, one in schedules.items()}
+
+
+def test_bands_are_paired_draws_on_the_plan_time_axis(planner, bands):
+    _, band = bands
+    continued, tapered = band["continue"], band["percent"]
+    assert continued.sizes["draw"] == 8
+    for name in ("microglia__activation_rate_per_h", "spines__homeostatic_gain", "microglia__response_scale"):
+        np.testing.assert_array_equal(continued[name], tapered[name])  # the same parameter rows for each schedule
+    time = continued["time"].values
+    assert time[0] == -planner.run_in_days and time[-1] == planner.horizon_days  # plan days
+    same = time < 7.0  # the same doses until the first reduction on day 7: the same trajectories, draw by draw
+    density = "spine_density_relative"
+    np.testing.assert_allclose(continued[density][:, same], tapered[density][:, same], rtol=1e-9)
+    assert np.all(tapered[density][:, -1] > continued[density][:, -1])  # and then they part: the taper recovers
+
+
+def test_band_quantiles_of_the_deficit_come_from_the_draws_from_day_0(planner, bands):
+    from scipy.integrate import trapezoid
+
+    schedules, band = bands
+    per_draw = {}
+    for s, one in band.items():  # an independent integration of the drawn trajectories over the horizon
+        after = one["spine_density_relative"].sel(time=slice(0.0, None))
+        per_draw[s] = trapezoid(100.0 - after.values, after["time"].values, axis=-1)
+    assert np.all(per_draw["continue"] > per_draw["percent"])  # paired: the taper helps in every draw
+    best = {s: planner.evaluate(one) for s, one in schedules.items()}
+    ds = to_dataset(planner, best, band, limit=1.0, follow_up_days=28, hold_days=0)
+    for s in schedules:
+        quantiles = [float(ds[f"cumulative_spine_deficit_{q}"].sel(strategy=s)) for q in ("q05", "median", "q95")]
+        np.testing.assert_allclose(quantiles, np.quantile(per_draw[s], [0.05, 0.5, 0.95]), rtol=1e-9)
+        assert quantiles[0] < quantiles[1] < quantiles[2]
+        scored = float(ds["cumulative_spine_deficit"].sel(strategy=s))  # one run with the translation midpoints
+        assert per_draw[s].min() < scored < per_draw[s].max()
+        line = ds["spine_density_relative_median"].sel(strategy=s).sel(time=slice(0.0, None)).values
+        np.testing.assert_allclose(line, np.median(band[s]["spine_density_relative"].sel(time=slice(0.0, None)), 0))
+    for q in ("q05", "median", "q95"):
+        assert float(ds[f"cumulative_spine_deficit_{q}"].sel(strategy="continue")) > float(
+            ds[f"cumulative_spine_deficit_{q}"].sel(strategy="percent")
+        )
 
 
 def test_plan_taper_refuses_unknown_strategy_before_running():

@@ -1,72 +1,17 @@
-r"""Taper planner: how to come off a benzodiazepine with the least spine loss under a limit on withdrawal.
+"""Taper planner, search and evaluation: schedules, the :class:`Planner`, :func:`search` and :func:`plan_taper`.
 
-::
-
-    python -m sim.taper --drug diazepam --dose-mg 15 --horizon-days 180 --withdrawal-limit 0.001 [--out DIR]
-
-    from sim.taper import plan_taper
-    ds = plan_taper("diazepam", dose_mg=15.0, horizon_days=180, withdrawal_limit=0.001)
-
-A person has taken ``dose_mg`` of ``drug`` once a day for ``run_in_days`` (default 56: long enough for the GABA-A
-adaptation of :mod:`sim.tolerance`, onset half-time 5 d, to settle; an assumption about the history). From plan day 0
-the planner compares strategies over ``horizon_days``:
-
-* ``continue`` — the current dose every day (the reference);
-* ``percent`` — the dose falls by ``percent_per_step`` % of the current dose every ``step_days`` days, and stops once
-  it would fall below ``stop_below_percent`` % of the starting dose (default 5 %: e.g. 0.75 mg of 15 mg diazepam);
-* ``linear`` — the daily dose falls linearly to zero over ``duration_days`` days (day :math:`k` gets
-  :math:`D\,(1 - k/T)`);
-* ``switch`` — on day 0 the drug is replaced by the clinically equivalent dose
-  (:data:`sim.analysis.EQUIVALENT_ORAL_DOSE_MG`, SECONDARY) of a drug with low TSPO affinity (default clonazepam,
-  see :data:`SWITCH_TO`), held for ``hold_days`` (default 14) and then tapered by percent as above (the equivalence
-  ratios are human; applied to another species they are an assumption). The old drug and
-  its metabolites wash out after the switch: the run is continued from the state at day 0 in a model that holds the
-  compounds of both drugs and doses the new one.
-
-Each schedule is scored by two outputs of one model run (ODE engine; for a non-mouse species the calibrated microglia
-and spines with each translation parameter at the middle of its stated range, :func:`translation_midpoints`):
-
-* the **cumulative spine deficit** [% d] — :math:`\int_0^H (100 - \text{spine density relative [\%]})\,dt`, the area
-  between the drug-free density and the prediction over the horizon (trapezoid rule on the output grid);
-* the **withdrawal proxy** [1] — the peak of ``withdrawal_deficit`` (:mod:`sim.tolerance`: how far the GABA-A
-  agonism falls below the adapted set point) from day 0 on, on the output grid (``output_step_h``, default 6 h; the
-  dose times lie on it, so the trough before each once-daily dose is sampled).
-
-**Search** (documented; scipy.optimize for the continuous parameter): a taper must end (last dose) by
-``horizon_days - follow_up_days`` (default 28 d follow-up, in which the withdrawal proxy of a stop peaks). For
-``percent`` and ``switch`` every step length of :data:`STEP_DAYS` is tried (or the one given); the rate per step is
-searched as the number of reductions ``n`` that lands exactly on the floor (:func:`percent_for_steps`), bisected
-between ``n = 1`` and the most that end in time for the fastest taper whose peak withdrawal proxy meets the limit.
-``linear`` searches its duration with :func:`scipy.optimize.brentq` on ``peak - limit``. For one step length
-the withdrawal proxy falls and the spine deficit rises as a taper slows (tests/test_taper.py checks the first), so the
-fastest schedule that meets the limit is the optimum of that family; the plan is the evaluated schedule with the least deficit among all that meet the
-limit (deficits within :data:`DEFICIT_TIE` count as equal: the one that ends first), and every evaluated candidate is
-kept in the result (dimension ``candidate``). A parameter given by the caller is fixed instead of searched; a rate
-given by the caller that does not land on the floor ends with a smaller last reduction.
-
-Bands: the chosen schedule of each single-drug strategy is run again from the start of the run-in by
-:func:`sim.simulate` (a non-mouse species: posterior x translation draws, 5-95 % band of the spine density). A
-switch has no band: one model run holds one drug's doses, and the hand-over between two models cannot be drawn.
-
-Bad input (one line, exit 2, nothing written): an unknown strategy, a taper given by the caller that does not end
-within the horizon, and a withdrawal limit that no taper meets (the message says which constraint binds: the dosing
-itself when even continuing exceeds it, else the horizon).
-
-This is a model proxy for teaching and research, not clinical advice: the withdrawal proxy is a receptor-adaptation
-signal with rodent time scales, and human spine predictions rest on mouse microglia and spines with translation
-ranges (:mod:`sim.uncertainty`).
+The strategies, scores, search and bands are described in :mod:`sim.taper`; the table, figure, files and command line
+are in :mod:`sim.taper.report`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -594,16 +539,21 @@ def plan_taper(
     return ds
 
 
-def _band(planner: Planner, schedule: Schedule) -> xr.Dataset | None:
-    """Spine-density band of ``schedule`` from the start of the history (:func:`sim.simulate`), or None for mice."""
+def _band(planner: Planner, schedule: Schedule, draws: int | None = None) -> xr.Dataset | None:
+    """Spine-density band of ``schedule`` from the start of the history (:func:`sim.simulate`), or None for mice.
+
+    ``draws``: posterior x translation draws (default: the packaged ``uncertainty.draws``, 200); the same seed, so the
+    same parameter rows, for every schedule (paired draws). The time axis is plan days (negative: the history).
+    """
     if planner.species == CALIBRATED_SPECIES:
         return None
     import sim
 
     days = planner.run_in_days + planner.horizon_days
+    fewer = [] if draws is None else [f"uncertainty.draws={draws}"]
     run = presets.from_overrides(
         [f"species={planner.species}", f"drug={planner.drug}", "tolerance=adaptive", f"duration_days={days}",
-         f"output_step_h={planner.output_step_h:g}"]
+         f"output_step_h={planner.output_step_h:g}", *fewer]
     )  # fmt: skip
     doses = [planner.dose_mg] * planner.run_in_days + list(schedule.doses_mg)
     with warnings.catch_warnings():
@@ -773,222 +723,3 @@ def to_dataset(
         "species_caveat": str(planner.history.attrs.get("caveat", planner.history.attrs.get("extrapolation", ""))),
     }
     return ds
-
-
-# ---------------------------------------------------------------------------------------------------- outputs
-def schedule_rows(ds: xr.Dataset, strategy: str) -> list[tuple[int, int, float]]:
-    """The schedule of ``strategy`` as ``(first day, last day, dose [mg])`` runs of equal daily doses."""
-    doses = np.round(ds["dose_mg"].sel(strategy=strategy).values, 3)
-    rows, first = [], 0
-    for k in range(1, doses.size + 1):
-        if k == doses.size or doses[k] != doses[first]:
-            rows.append((first, k - 1, float(doses[first])))
-            first = k
-    return rows
-
-
-def summary(ds: xr.Dataset) -> str:
-    """Markdown: the inputs, the comparison of strategies and the plan's schedule as a printable table."""
-    a = ds.attrs
-    lines = [
-        f"# Taper plan: {a['dose_mg']:g} mg/day ({a['dose_mg_per_kg']:.3g} mg/kg/day) {a['drug']} ({a['species']})",
-        "",
-        f"{DISCLAIMER.capitalize()}. Horizon {a['horizon_days']} d from plan day 0 after {a['run_in_days']} d on the "
-        f"current dose; withdrawal limit {a['withdrawal_limit']:g} (peak withdrawal proxy, [1]); a taper ends at least "
-        f"{a['follow_up_days']} d before the horizon.",
-        "",
-        f"For scale: stopping abruptly on day 0 peaks at {a['abrupt_stop_withdrawal_proxy_peak']:.3g} with a "
-        f"cumulative spine deficit of {a['abrupt_stop_spine_deficit']:.4g} % d.",
-        "",
-        f"**Plan: {a['plan_schedule']}** (least cumulative spine deficit among the schedules that meet the limit).",
-        "",
-        "| strategy | drug | schedule | last dose day | cumulative spine deficit [% d] | over draws: median [5-95 %] "
-        "| peak withdrawal proxy [1] | meets limit |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for s in ds["strategy"].values:
-        one = ds.sel(strategy=s)
-        label = _label(one)
-        lines.append(
-            f"| {s} | {one['drug_taken'].item()} | {label} | {float(one['last_dose_day']):g} | "
-            f"{float(one['cumulative_spine_deficit']):.4g} | {_band_text(one)} | "
-            f"{float(one['withdrawal_proxy_peak']):.3g} | "
-            f"{'yes' if int(one['meets_limit']) else 'no'} |"
-        )
-    plan = a["plan"]
-    drug = ds["drug_taken"].sel(strategy=plan).item()
-    lines += [
-        "",
-        f"## Schedule of the plan ({a['plan_schedule']}), once daily by mouth",
-        "",
-        "| days | dose of " + drug + " [mg/day] |",
-        "|---|---|",
-    ]
-    for first, last, dose in schedule_rows(ds, plan):
-        days = f"{first}" if first == last else f"{first}–{last}"
-        lines.append(f"| {days} | {dose:g} |")
-    lines += [
-        "",
-        f"Search: {a['method']}. {ds.sizes['candidate']} schedules evaluated; run time with the bands "
-        f"{a.get('run_time_s', float('nan'))} s.",
-        f"Equivalent doses: {a['equivalence_source']}.",
-        f"Central line: {a['central_line']}. Bands: {a['bands']}.",
-        "Caveats: the withdrawal proxy is a receptor-adaptation signal with mouse time scales (sim.tolerance), not a "
-        "symptom score; human microglia and spines are translated from mice with stated ranges.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _band_text(one: xr.Dataset) -> str:
-    median = float(one["cumulative_spine_deficit_median"])
-    if not math.isfinite(median):
-        return "no band"
-    low, high = float(one["cumulative_spine_deficit_q05"]), float(one["cumulative_spine_deficit_q95"])
-    return f"{median:.4g} [{low:.4g}–{high:.4g}]"
-
-
-def _label(one: xr.Dataset) -> str:
-    if math.isfinite(float(one["percent_per_step"])):
-        hold = f"{one['drug_taken'].item()} for the hold, then " if str(one["strategy"].values) == "switch" else ""
-        return f"{hold}{float(one['percent_per_step']):.3g} % every {float(one['step_days']):g} d"
-    if math.isfinite(float(one["duration_days"])):
-        return f"linear to 0 over {float(one['duration_days']):.3g} d"
-    return "current dose every day"
-
-
-def plot_taper(ds: xr.Dataset, axes=None):
-    """Three panels: daily dose, withdrawal proxy with the limit, spine density with bands (per strategy)."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
-    for i, s in enumerate(ds["strategy"].values):
-        one, color = ds.sel(strategy=s), f"C{i}"
-        label = f"{s} ({one['drug_taken'].item()})"
-        axes[0].step(ds["day"], one["dose_mg"], where="post", color=color, label=label)
-        axes[1].plot(ds["time"], one["withdrawal_deficit"], color=color, label=label)
-        axes[2].plot(ds["time"], one["spine_density_relative"], color=color, label=label)
-        if np.isfinite(one["spine_density_relative_q05"]).any():
-            axes[2].fill_between(
-                ds["time"],
-                one["spine_density_relative_q05"],
-                one["spine_density_relative_q95"],
-                color=color,
-                alpha=0.15,
-                lw=0,
-            )
-            axes[2].plot(ds["time"], one["spine_density_relative_median"], color=color, ls=":", lw=1)
-    axes[1].axhline(ds.attrs["withdrawal_limit"], color="k", ls="--", lw=1, label="limit")
-    titles = (
-        "daily dose [mg] (grey: on the current dose)",
-        "withdrawal proxy [1], limit dashed",
-        "spine density [%]: line one run; dotted median, band 5-95 % of draws",
-    )
-    for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("plan day")
-        ax.axvspan(float(ds["time"].min()), 0.0, color="0.92", lw=0, zorder=0)
-    axes[0].set_xlim(float(ds["time"].min()), float(ds["time"].max()))
-    axes[0].legend(fontsize=7)
-    axes[0].figure.suptitle(f"{ds.attrs['title']}; plan: {ds.attrs['plan_schedule']} ({DISCLAIMER})", fontsize=9)
-    return axes
-
-
-def write(ds: xr.Dataset, out_dir: str | Path) -> tuple[Path, Path, Path]:
-    """``taper.nc``, ``taper.md`` (:func:`summary`) and ``taper.png`` (:func:`plot_taper`) in ``out_dir``."""
-    from sim.io import check_writable, save_with_summary
-    from sim.plotting import save_figure
-
-    folder = check_writable(out_dir)
-    nc, md = save_with_summary(ds, folder / "taper.nc", summary(ds))
-    png = folder / "taper.png"
-    save_figure(plot_taper(ds)[0].figure, png)
-    return nc, md, png
-
-
-def _writable(out_dir: str) -> None:
-    """Refuse an output folder that cannot be created or written, without creating it."""
-    path = Path(out_dir).resolve()
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    import os
-
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise ConfigError(f"output directory {out_dir!r} cannot be written ({probe} is not a writable folder)")
-
-
-# ---------------------------------------------------------------------------------------------------- CLI
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.taper --drug D --dose-mg X --horizon-days H --withdrawal-limit L [--out DIR]`` (see module)."""
-    parser = argparse.ArgumentParser(prog="python -m sim.taper", description=__doc__.splitlines()[0])
-    parser.add_argument("--drug", required=True, help="current drug, e.g. diazepam")
-    parser.add_argument("--dose-mg", type=float, default=None, help="current daily dose [mg] (or --dose-mg-per-kg)")
-    parser.add_argument("--dose-mg-per-kg", type=float, default=None, help="current daily dose [mg/kg]")
-    parser.add_argument("--horizon-days", type=int, required=True, help="days from plan day 0 [d]")
-    parser.add_argument(
-        "--withdrawal-limit", type=float, required=True, help="largest allowed peak withdrawal proxy [1]"
-    )
-    parser.add_argument(
-        "--strategies", default=",".join(STRATEGIES), help=f"comma-separated, of {', '.join(STRATEGIES)}"
-    )
-    parser.add_argument("--species", default="human", help="species option (default human)")
-    parser.add_argument("--switch-to", default=SWITCH_TO, help=f"low-TSPO drug of the switch (default {SWITCH_TO})")
-    parser.add_argument("--percent-per-step", type=float, default=None, help="fix the percent per step [%%]")
-    parser.add_argument("--step-days", type=float, default=None, help="fix the step length [d]")
-    parser.add_argument("--duration-days", type=float, default=None, help="fix the linear taper's duration [d]")
-    parser.add_argument("--run-in-days", type=int, default=RUN_IN_DAYS, help="days on the current dose before day 0")
-    parser.add_argument("--follow-up-days", type=int, default=FOLLOW_UP_DAYS, help="days after the last dose [d]")
-    parser.add_argument("--no-bands", action="store_true", help="skip the uncertainty bands (faster)")
-    parser.add_argument("--out", default=".", help="output folder (default: the current folder)")
-    args = parser.parse_args(argv)
-    try:
-        _writable(args.out)
-        ds = plan_taper(
-            args.drug,
-            args.dose_mg,
-            args.horizon_days,
-            args.strategies,
-            args.withdrawal_limit,
-            dose_mg_per_kg=args.dose_mg_per_kg,
-            species=args.species,
-            switch_to=args.switch_to,
-            percent_per_step=args.percent_per_step,
-            step_days=args.step_days,
-            duration_days=args.duration_days,
-            run_in_days=args.run_in_days,
-            follow_up_days=args.follow_up_days,
-            bands=not args.no_bands,
-        )
-        ds.attrs["command"] = "python -m sim.taper " + " ".join(sys.argv[1:] if argv is None else argv)
-        paths = write(ds, args.out)
-    except ConfigError as error:
-        print(f"sim.taper: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
-    for path in paths:
-        print(f"wrote {path.resolve()}")
-    print(summary(ds))
-    return 0
-
-
-__all__ = [
-    "STRATEGIES",
-    "SWITCH_TO",
-    "Evaluation",
-    "Planner",
-    "Schedule",
-    "linear_doses",
-    "main",
-    "percent_doses",
-    "plan_taper",
-    "plot_taper",
-    "search",
-    "spine_deficit",
-    "summary",
-    "switch_dose_mg",
-    "write",
-]
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -154,3 +154,15 @@ def test_every_module_must_be_placed_in_a_layer(tmp_path):
     (tmp_path / "sim" / "newcomer.py").write_text('"""A module nobody placed."""\n')
     result = _lint(tmp_path, {**os.environ, "PYTHONPATH": str(tmp_path)})
     assert result.returncode != 0 and "not listed as layers" in result.stdout and "sim.newcomer" in result.stdout
+
+
+def test_the_architecture_page_names_every_layer_module():
+    """docs/architecture.md draws the layers; every module of the layers contract appears in its diagram."""
+    import re
+
+    (layers,) = [c for c in _contracts() if c.get("type") == "layers" and c.get("containers") == ["sim"]]
+    modules = {m for layer in layers["layers"] for m in re.findall(r"[a-z_]+", layer)}
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    diagram = page.split("## Layers", 1)[1].split("```")[1]
+    drawn = set(re.findall(r"[a-z_]+", diagram))
+    assert modules - drawn == set(), "add these modules to the diagram of docs/architecture.md"

@@ -29,9 +29,11 @@ Usage::
     python -m sim.animate experiment=shi2022_high_dose animate.fps=10 animate.duration_s=15 animate.dpi=100 \
         animate.dendrites=16 animate.dosing_share=0.5                          # the look of the GIF
     synaprune experiment=shi2022_high_dose animate=true                       # writes dendrite.gif in the run dir
-    synaprune experiment=shi2022_high_dose animate=true animation_fps=8 animation_frames=60
+    synaprune experiment=shi2022_high_dose animate=true animate.fps=8 animate.duration_s=7.5   # the same options
 
-or from Python: ``save_dendrite_gif(sim.load_config([...]).model(), "dendrite.gif")``.
+or from Python: ``save_run_gif(sim.presets.from_overrides(["animate=true", ...]), "dendrite.gif")``. The
+``animate.*`` options are :class:`sim.run.AnimationOptions` (``RunConfig.animate``), read and checked once for both
+commands.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ import argparse
 import dataclasses
 import math
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ from sim.core.params import ConfigError
 from sim.engines.agents import AgentEngine
 from sim.engines.ode import OdeEngine
 from sim.model import PruningModel
-from sim.run import simulate_model
+from sim.run import AnimationOptions, RunConfig, simulate_model
 
 UNTAGGED_COLOUR = "#2f6fd0"
 TAGGED_COLOUR = "#d6297a"
@@ -66,93 +67,6 @@ SHAFT_COLOUR = "#7d8b99"
 SOMA_HEIGHT = 3.2  # height of a microglia cell body above the shaft of its row
 ROW_HEIGHT = 6.0  # vertical distance between drawn segments
 TERRITORY_TINTS = ("#fbe3c4", "#f3d2a6")  # alternate territories along the dendrite
-
-
-@dataclasses.dataclass(frozen=True)
-class AnimationOptions:
-    """The look of the GIF: ``animate.<field>=value`` on the command line of ``python -m sim.animate``.
-
-    Attributes
-    ----------
-    fps
-        Frames per second [1/s], 1 to 50 (GIF frame durations are whole hundredths of a second).
-    duration_s
-        Length of one loop of the GIF [s]; the GIF has ``round(fps * duration_s)`` frames (:attr:`frames`, 2 to 1000).
-    dpi
-        Resolution [dots per inch], 30 to 200; the frames are ``8 x (2.2 + 5.6)`` inch (:data:`FIGURE_IN`).
-    dendrites
-        Number of dendrite segments drawn, one row each, 1 to 32. With 3 segments (about 55 spines) the count's
-        own fluctuation is as large as the drug's effect; with 12 (about 220) the loss and the recovery stand out.
-    dosing_share
-        Share of the loop spent in the dosing period [1], between 0 and 1 (at least the dosing period's share of the
-        simulated time); ``None``: frames evenly spaced in simulated time.
-    """
-
-    fps: int = 12
-    duration_s: float = 12.0
-    dpi: int = 80
-    dendrites: int = 12
-    dosing_share: float | None = 0.4
-
-    def __post_init__(self) -> None:
-        checks = (
-            ("fps", isinstance(self.fps, int) and 1 <= self.fps <= 50, "a whole number from 1 to 50"),
-            (
-                "duration_s",
-                _number(self.duration_s) and 0 < self.duration_s <= 600,
-                "a length in seconds, 0 < s <= 600",
-            ),
-            ("dpi", isinstance(self.dpi, int) and 30 <= self.dpi <= 200, "a whole number from 30 to 200"),
-            ("dendrites", isinstance(self.dendrites, int) and 1 <= self.dendrites <= 32, "a whole number from 1 to 32"),
-            (
-                "dosing_share",
-                self.dosing_share is None or (_number(self.dosing_share) and 0 < self.dosing_share < 1),
-                "a fraction strictly between 0 and 1, or null",
-            ),
-        )
-        for key, ok, allowed in checks:
-            if not ok:
-                raise ConfigError(f"animate.{key} = {getattr(self, key)!r} is not allowed: give {allowed}")
-        if not 2 <= self.frames <= 1000:
-            raise ConfigError(
-                f"animate.fps x animate.duration_s = {self.fps} x {self.duration_s:g} gives {self.frames} frames, "
-                "which is not allowed: give 2 to 1000 frames"
-            )
-
-    @property
-    def frames(self) -> int:
-        """Number of frames of the GIF, ``round(fps * duration_s)``."""
-        return round(self.fps * self.duration_s)
-
-    @classmethod
-    def from_overrides(cls, overrides: Sequence[str]) -> AnimationOptions:
-        """Options from ``animate.<field>=value`` strings (YAML-like values: ``12``, ``7.5``, ``null``)."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values: dict[str, object] = {}
-        for override in overrides:
-            key, sep, text = override.partition("=")
-            name = key.removeprefix("animate.")
-            if not sep or not key.startswith("animate.") or name not in fields:
-                allowed = ", ".join(f"animate.{f}" for f in fields)
-                raise ConfigError(f"{override!r} is not an animation option: use {allowed} (key=value)")
-            values[name] = _parse(text)
-        return cls(**values)
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _parse(text: str) -> object:
-    """``"12"`` -> 12, ``"7.5"`` -> 7.5, ``"null"``/``"none"`` -> None, anything else stays a string."""
-    if text.lower() in ("null", "none", "~"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 #: Figure size of the GIF [inch]: width, and heights of the dendrite panel and of the timeline.
@@ -477,39 +391,16 @@ def save_dendrite_gif(
     return path
 
 
-def _experiment(overrides: list[str]):
-    """The RunConfig of command-line style ``overrides``, read from the package data (no Hydra)."""
-    from sim import presets
+def save_run_gif(run: RunConfig, path: str | Path) -> Path:
+    """``dendrite.gif`` of a run configuration, drawn as its :class:`AnimationOptions` (``run.animate``) say.
 
-    return presets.from_overrides(overrides)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m sim.animate [overrides ...] [animate.fps=...] [--out dendrite.gif]``: write the GIF, print its path.
-
-    ``animate.<field>=value`` arguments set :class:`AnimationOptions` (checked before anything is simulated); the
-    other arguments are config overrides. Without ``animate.fps`` or ``animate.duration_s``, the config's
-    ``animation_fps`` and ``animation_frames`` apply when given.
+    What ``synaprune ... animate=true`` writes into the run folder and ``python -m sim.animate`` writes to ``--out``;
+    an agent engine (``engine=agents``) supplies its microglia settings.
     """
-    parser = argparse.ArgumentParser(prog="python -m sim.animate", description=__doc__.splitlines()[0])
-    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. experiment=shi2022_high_dose")
-    parser.add_argument("--out", type=Path, default=Path("dendrite.gif"), help="GIF to write (default: dendrite.gif)")
-    args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
-    looks = [o for o in args.overrides if o.startswith("animate.")]
-    try:
-        options = AnimationOptions.from_overrides(looks)
-    except ConfigError as error:
-        parser.error(str(error))
-    run = _experiment(["animate=true", *(o for o in args.overrides if o not in looks)])
-    if not any(o.startswith(("animate.fps=", "animate.duration_s=")) for o in looks):
-        if any(o.startswith(("animation_fps=", "animation_frames=")) for o in args.overrides):
-            options = dataclasses.replace(
-                options, fps=run.animation_fps, duration_s=run.animation_frames / run.animation_fps
-            )
-    engine = run.engine if isinstance(run.engine, AgentEngine) else None
-    path = save_dendrite_gif(
+    options = run.animate
+    return save_dendrite_gif(
         run.model(),
-        args.out,
+        path,
         seed=run.seed,
         duration_days=run.duration_days,
         segments=options.dendrites,
@@ -517,8 +408,30 @@ def main(argv: list[str] | None = None) -> int:
         fps=options.fps,
         dpi=options.dpi,
         dosing_share=options.dosing_share,
-        engine=engine,
+        engine=run.engine if isinstance(run.engine, AgentEngine) else None,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.animate [overrides ...] [animate.fps=...] [--out dendrite.gif]``: write the GIF, print its path.
+
+    The overrides are those of ``synaprune`` with ``animate=true`` implied: ``animate.<field>=value`` sets
+    :class:`AnimationOptions`. Bad input exits with status 2 and one line naming the key, the value and what is
+    allowed, before anything is simulated or written.
+    """
+    from sim import presets
+
+    parser = argparse.ArgumentParser(prog="python -m sim.animate", description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. experiment=shi2022_high_dose")
+    parser.add_argument("--out", type=Path, default=Path("dendrite.gif"), help="GIF to write (default: dendrite.gif)")
+    args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
+    try:
+        run = presets.from_overrides(["animate=true", *args.overrides])
+    except ConfigError as error:
+        parser.error(str(error))
+    if not run.animate.enabled:
+        parser.error("animate = false is not allowed: python -m sim.animate always writes the GIF (leave animate= out)")
+    path = save_run_gif(run, args.out)
     print(f"animation: {path.resolve()}")
     return 0
 

@@ -4,9 +4,10 @@ Usage: ``synaprune experiment=shi2022_high_dose drug=xbd173 genotype=tspo_ko reg
 (also ``python -m sim ...``). Every Hydra override and ``-m`` multirun works. Bad input exits with status 2 and a
 message naming the key, the value and what is allowed, before any output is written; a run folder that Hydra
 created for the refused invocation is removed again (:class:`RunDirectoryGuard`). A key that no schema declares is
-refused with or without ``+``. ``animate=true`` also writes ``dendrite.gif`` (:mod:`sim.animate`; ``animation_fps``,
-``animation_frames``); ``engine=agents`` runs the stochastic engine; ``uncertainty=posterior`` (or ``ranges``) runs
-the experiment over parameter draws (:mod:`sim.uncertainty`: dimension ``draw``, median and 5-95 % bands).
+refused with or without ``+``. ``animate=true`` also writes ``dendrite.gif`` (:mod:`sim.animate`; ``animate.fps``,
+``animate.duration_s``, ...: :class:`sim.run.AnimationOptions`); ``engine=agents`` runs the stochastic engine;
+``uncertainty=posterior`` (or ``ranges``) runs the experiment over parameter draws (:mod:`sim.uncertainty`:
+dimension ``draw``, median and 5-95 % bands).
 
 Each invocation writes into its own folder, ``outputs/<name>/<date>_<time>.<microseconds>_<6 random hex>``
 (``multirun/...`` with ``-m``), unless ``hydra.run.dir`` / ``hydra.sweep.dir`` names one.
@@ -36,6 +37,7 @@ from sim.config import (
     config_dir,
     environment_keys,
     environment_message,
+    expand_aliases,
     new_run_id,
     override_values,
     register_configs,
@@ -240,19 +242,10 @@ def _run(cfg: DictConfig, run, out_dir: Path) -> None:
         else:
             save_timecourse(ds.squeeze(("dose", "withdrawal_time")), figure)
     movie = None
-    if run.animate:  # `animate=true`: teaching GIF of single spines (sim.animate), whatever the engine
-        from sim.animate import save_dendrite_gif
-        from sim.engines.agents import AgentEngine
+    if run.animate.enabled:  # `animate=true`: teaching GIF of single spines (sim.animate), whatever the engine
+        from sim.animate import save_run_gif
 
-        movie = save_dendrite_gif(
-            run.model(),
-            out_dir / "dendrite.gif",
-            seed=run.seed,
-            duration_days=run.duration_days,
-            frames=run.animation_frames,
-            fps=run.animation_fps,
-            engine=run.engine if isinstance(run.engine, AgentEngine) else None,  # its microglia settings
-        )
+        movie = save_run_gif(run, out_dir / "dendrite.gif")
     result = save_dataset(ds, out_dir / run.output_file)
     print(f"result: {result.resolve()}")
     if run.figure:
@@ -273,7 +266,7 @@ def main() -> None:
     _FOLDERS.clear()
     try:  # calibration=PATH: the file becomes a calibration option in Hydra's ConfigStore (sim.config)
         check_repeated_groups(sys.argv[1:])
-        sys.argv[1:] = calibration_file_overrides(sys.argv[1:])
+        sys.argv[1:] = calibration_file_overrides(expand_aliases(sys.argv[1:]))  # animate=true: animate.enabled
     except ConfigError as error:
         _fail(str(error))
     try:

@@ -36,7 +36,9 @@ from sim.core.stage import GROUPS, stage_classes
 from sim.drug import Compound
 from sim.engines import ENGINES
 from sim.library import (  # config_dir is defined there
+    RENAMED_KEYS,
     config_dir,
+    expand_aliases,
     is_calibration_path,
     load_calibration_file,
     missing_kinetics,
@@ -189,6 +191,8 @@ def user_keys(message: str) -> str:
 
 def unknown_key_message(key: str, cls: type) -> str:
     """The one-line refusal of ``key`` (dotted, as typed), a field that the dataclass ``cls`` does not have."""
+    if key in RENAMED_KEYS:  # a root key of an earlier version
+        return f"{key} is not allowed: {RENAMED_KEYS[key]}"
     fields = ", ".join(f.name for f in dataclasses.fields(cls))
     owner = "the root config" if "." not in key else cls.__name__
     return f"{key} is not allowed: {owner} has no field {key.rsplit('.', 1)[-1]!r}; fields: {fields}"
@@ -320,7 +324,7 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
     """Compose ``config.yaml`` with Hydra overrides (no run directory, no logging)."""
     register_configs()
     check_repeated_groups(list(overrides or []))
-    overrides = calibration_file_overrides(list(overrides or []))
+    overrides = calibration_file_overrides(expand_aliases(overrides or []))
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         return compose(config_name="config", overrides=overrides, return_hydra_config=False)

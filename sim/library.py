@@ -45,6 +45,31 @@ from sim.core.stage import GROUPS, default_class, engine_classes, stage_classes
 # ``engine.name`` among the registered engines (sim.core.stage.engine_classes).
 
 
+#: Root keys of earlier versions -> how they are spelled now (refused with this hint here and in :mod:`sim.config`).
+RENAMED_KEYS = {
+    "animation_fps": "animation_fps was renamed animate.fps (with animate=true)",
+    "animation_frames": "animation_frames was replaced by animate.duration_s [s] (with animate=true): the GIF has "
+    "animate.fps x animate.duration_s frames",
+}
+
+
+#: Root keys that stand for a field of a section on the command line: ``animate=true`` is ``animate.enabled=true``.
+KEY_ALIASES = {"animate": "animate.enabled"}
+
+
+def expand_aliases(overrides: Sequence[str]) -> list[str]:
+    """``overrides`` with each :data:`KEY_ALIASES` key spelled out (``animate=true`` -> ``animate.enabled=true``).
+
+    Only the bare key is replaced (any value, also a ``-m`` sweep ``animate=true,false``); ``+animate=...`` stays as
+    it is and is refused as an added key.
+    """
+    result = []
+    for text in overrides:
+        key, equals, value = str(text).partition("=")
+        result.append(f"{KEY_ALIASES[key.strip()]}={value}" if equals and key.strip() in KEY_ALIASES else text)
+    return result
+
+
 #: Key under which :func:`compose` records the schema class an option extends (``base_<Class>``).
 SCHEMA_KEY = "_schema_"
 
@@ -550,7 +575,7 @@ def compose(overrides: Sequence[str] = ()) -> dict:
         raise ConfigError(f"overrides must be a list of strings, not the string {overrides!r}")
     state = _State(config_dir())
     keys: list[_Override] = []
-    for text in overrides:
+    for text in expand_aliases(overrides):
         parsed = _parse_override(str(text), state.root)
         if parsed is None:
             continue
@@ -677,6 +702,8 @@ def instantiate(cls: type, values: Mapping, key: str) -> Any:
     for name, value in values.items():
         where = f"{key}.{name}" if key else str(name)
         if name not in names:
+            if not key and name in RENAMED_KEYS:
+                raise ConfigError(f"{name} is not allowed: {RENAMED_KEYS[name]}")
             owner = "the root config" if not key else cls.__name__
             raise ConfigError(f"{where} is not allowed: {owner} has no field {name!r}; fields: {', '.join(names)}")
         kwargs[name] = _coerce(value, hints[name], where)

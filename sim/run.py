@@ -76,6 +76,90 @@ class UncertaintySettings:
             )
 
 
+#: Allowed values of the animation options: (check, what to give) per field of :class:`AnimationOptions`.
+_ANIMATION_ALLOWED = {
+    "fps": (lambda v: _integer(v) and 1 <= v <= 50, "a whole number from 1 to 50"),
+    "duration_s": (lambda v: _finite(v) and 0 < v <= 600, "a length in seconds, 0 < s <= 600"),
+    "dpi": (lambda v: _integer(v) and 30 <= v <= 200, "a whole number from 30 to 200"),
+    "dendrites": (lambda v: _integer(v) and 1 <= v <= 32, "a whole number from 1 to 32"),
+    "dosing_share": (lambda v: v is None or (_finite(v) and 0 < v < 1), "a fraction strictly between 0 and 1, or null"),
+}
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _finite(value: object) -> bool:
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+@dataclass
+class AnimationOptions:
+    """The dendrite GIF of :mod:`sim.animate`: one definition for ``synaprune animate=true`` and ``sim.animate``.
+
+    ``RunConfig.animate``: ``animate=true`` on the command line is short for ``animate.enabled=true``
+    (:data:`sim.library.KEY_ALIASES`), the other fields are set with ``animate.<field>=value`` on either command line.
+    Checked here, once, for both: a bad value, or a changed option without ``animate=true`` (it would do nothing),
+    raises :class:`ConfigError` naming the key, the value and what is allowed. The former root keys
+    ``animation_fps`` and ``animation_frames`` are refused with their new spelling (:data:`sim.library.RENAMED_KEYS`).
+
+    Attributes
+    ----------
+    enabled
+        Write ``dendrite.gif`` next to the result (``animate=true``; ``python -m sim.animate`` always sets it).
+    fps
+        Frames per second [1/s], 1 to 50 (GIF frame durations are whole hundredths of a second).
+    duration_s
+        Length of one loop of the GIF [s]; the GIF has ``round(fps * duration_s)`` frames (:attr:`frames`, 2 to 1000).
+    dpi
+        Resolution [dots per inch], 30 to 200; the frames are ``8 x (2.2 + 5.6)`` inch (``sim.animate.FIGURE_IN``).
+    dendrites
+        Number of dendrite segments drawn, one row each, 1 to 32. With 3 segments (about 55 spines) the count's
+        own fluctuation is as large as the drug's effect; with 12 (about 220) the loss and the recovery stand out.
+    dosing_share
+        Share of the loop spent in the dosing period [1], between 0 and 1 (at least the dosing period's share of the
+        simulated time); ``None``: frames evenly spaced in simulated time.
+    """
+
+    enabled: bool = param(False, units="", long_name="write dendrite.gif next to the result (animate=true)", source="")
+    fps: int = param(12, units="1/s", long_name="frames per second of dendrite.gif", source="")
+    duration_s: float = param(12.0, units="s", long_name="length of one loop of dendrite.gif", source="")
+    dpi: int = param(80, units="1/inch", long_name="resolution of dendrite.gif (dots per inch)", source="")
+    dendrites: int = param(12, units="1", long_name="dendrite segments drawn in dendrite.gif", source="")
+    dosing_share: float | None = param(
+        0.4, units="1", long_name="share of the loop spent in the dosing period (null: even in time)", source=""
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise ConfigError(f"animate.enabled = {self.enabled!r} is not allowed: give true or false")
+        for key, (ok, allowed) in _ANIMATION_ALLOWED.items():
+            if not ok(getattr(self, key)):
+                raise ConfigError(f"animate.{key} = {getattr(self, key)!r} is not allowed: give {allowed}")
+        if not 2 <= self.frames <= 1000:
+            raise ConfigError(
+                f"animate.fps x animate.duration_s = {self.fps} x {self.duration_s:g} gives {self.frames} frames, "
+                "which is not allowed: give 2 to 1000 frames"
+            )
+        if not self.enabled:
+            changed = [key for key in _ANIMATION_ALLOWED if getattr(self, key) != getattr(AnimationOptions, key)]
+            if changed:
+                raise ConfigError(
+                    f"animate.{changed[0]} = {getattr(self, changed[0])!r} is set but animate = false: add "
+                    "animate=true to write dendrite.gif"
+                )
+
+    @property
+    def frames(self) -> int:
+        """Number of frames of the GIF, ``round(fps * duration_s)``."""
+        return round(self.fps * self.duration_s)
+
+
 #: Distributions a translation range may be sampled from (``translation.ranges.<key>.distribution``).
 TRANSLATION_DISTRIBUTIONS = ("uniform", "log-uniform")
 
@@ -215,12 +299,13 @@ class RunConfig:
         long_name="refuse a run whose arrays are estimated to need more memory than this (sim.checks)",
         source="assumption: a quarter of a 16-GiB workstation",
     )
-    animate: bool = param(
-        False, units="", long_name="write dendrite.gif next to the result (CLI; sim.animate)", source=""
-    )
-    animation_fps: int = param(12, units="1/s", long_name="frames per second of dendrite.gif (animate=true)", source="")
-    animation_frames: int = param(
-        120, units="1", long_name="number of frames of dendrite.gif (animate=true)", source=""
+    animate: AnimationOptions = field(
+        default_factory=AnimationOptions,
+        metadata={
+            "units": "",
+            "long_name": "dendrite.gif next to the result: animate=true, animate.fps, ... (CLI; sim.animate)",
+            "source": "",
+        },
     )
     calibration: str = param("shi2022", units="", long_name="calibration option or file", source="")
     scheduler: str | None = param(
@@ -246,7 +331,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         check_run_settings(self.duration_days, self.output_step_h, self.seed)
         check_positive(self, "memory_limit_gib")
-        check_animation_settings(self.animate, self.animation_fps, self.animation_frames)
+        if not isinstance(self.animate, AnimationOptions):
+            raise ConfigError(
+                f"animate = {self.animate!r} is not allowed: give AnimationOptions(enabled=True, ...) (animate=true on "
+                "the command line)"
+            )
         check_scheduler(self.scheduler, self.engine)
         check_stress(self.stress, self.duration_days, self.engine)
         check_translation(self.translation, self)
@@ -324,20 +413,6 @@ def check_scheduler(scheduler: Any, engine: Any) -> None:
             "agent engine's chunks (engine=agents); sweeps go to a cluster with hydra/launcher=batch "
             "hydra.launcher.store=zarr hydra.launcher.scheduler=..."
         )
-
-
-def check_animation_settings(animate: bool, fps: int, frames: int) -> None:
-    """Raise :class:`ConfigError` for bad GIF settings, or GIF settings given without ``animate=true``.
-
-    The frame rate [1/s] must be an integer >= 1 and the number of frames >= 2; changing either while ``animate``
-    is false would have no effect, so it is refused.
-    """
-    for key, value, low in (("animation_fps", fps, 1), ("animation_frames", frames, 2)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{key} = {value!r} is not allowed: it must be an integer >= {low}")
-    if not animate and (fps, frames) != (12, 120):
-        changed = "animation_fps" if fps != 12 else "animation_frames"
-        raise ConfigError(f"{changed} is set but animate = false: add animate=true to write dendrite.gif")
 
 
 def output_times_h(duration_days: float, output_step_h: float) -> np.ndarray:

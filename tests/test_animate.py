@@ -1,8 +1,9 @@
-"""Teaching animation: a GIF is written, with the requested frames, from the CLI and from Python."""
+"""Teaching animation: a GIF is written, with the requested frames, by both commands (one set of options) and Python."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -26,37 +27,53 @@ def test_gif_has_the_requested_frames_and_a_snapshot(model, tmp_path):
         assert frame.size[0] > 300
 
 
-def test_cli_writes_the_animation_into_the_run_directory(tmp_path):
-    run_dir = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "sim",
-        "experiment=shi2022_high_dose",
-        "debug=smoke",
-        "animate=true",
-        "animation_frames=4",
-        "animation_fps=5",
-        f"hydra.run.dir={run_dir}",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    with Image.open(run_dir / "dendrite.gif") as movie:
-        assert movie.n_frames == 4 and movie.info["duration"] == 200  # ms per frame at 5 frames/s
-    assert f"animation: {(run_dir / 'dendrite.gif').resolve()}" in done.stdout
-    assert not list(run_dir.glob(".*.part"))
+#: One set of animation options, given to both commands: 5 frames/s for 0.8 s = 4 frames of 200 ms, 40 dpi.
+OPTIONS = ["animate.fps=5", "animate.duration_s=0.8", "animate.dpi=40", "animate.dendrites=2"]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "fragments"),
-    [
-        (["+animate=true"], ["+animate=true", "write animate=true (no '+')"]),
-        (["animation_fps=8"], ["animation_fps is set but animate = false", "animate=true"]),
-        (["animate=true", "animation_fps=0"], ["animation_fps = 0", ">= 1"]),
-    ],
-)
+def _check_gif_follows_options(gif) -> None:
+    """frames = fps x duration_s, frame duration = 1/fps, size = figure x dpi (the values of :data:`OPTIONS`)."""
+    from sim.animate import FIGURE_IN
+
+    with Image.open(gif) as movie:
+        assert movie.n_frames == 4 and movie.info["duration"] == 200
+        assert movie.size == (round(FIGURE_IN[0] * 40), round((FIGURE_IN[1] + FIGURE_IN[2]) * 40))
+
+
+def test_python_m_sim_animate_honours_the_same_options(tmp_path, capsys):
+    from sim.animate import main
+
+    out = tmp_path / "looks.gif"
+    assert main(["experiment=shi2022_high_dose", "debug=smoke", *OPTIONS, "--out", str(out)]) == 0
+    _check_gif_follows_options(out)
+    assert f"animation: {out.resolve()}" in capsys.readouterr().out
+
+
+def test_both_commands_read_one_definition_of_the_options():
+    """``animate.*`` overrides give the same :class:`sim.run.AnimationOptions` on both composition paths."""
+    from sim.run import AnimationOptions
+
+    for load in (sim.load_config, sim.presets.from_overrides):
+        options = load(["animate=true", *OPTIONS, "animate.dosing_share=null"]).animate
+        assert options == AnimationOptions(True, fps=5, duration_s=0.8, dpi=40, dendrites=2, dosing_share=None)
+        assert options.frames == 4
+        assert load([]).animate == AnimationOptions() and not AnimationOptions().enabled
+
+
+#: Refused on both composition paths: (overrides, fragments of the one-line message).
+REFUSED = [
+    (["+animate=true"], ["+animate=true", "write animate=true (no '+')"]),
+    (["animation_fps=8"], ["animation_fps", "renamed animate.fps"]),
+    (["animate=true", "animation_frames=60"], ["animation_frames", "animate.duration_s"]),
+    (["animate.fps=8"], ["animate.fps = 8 is set but animate = false", "animate=true"]),
+    (["animate=true", "animate.fps=0"], ["animate.fps = 0 is not allowed", "1 to 50"]),
+    (["animate=true", "animate.dpi=1000"], ["animate.dpi = 1000 is not allowed", "30 to 200"]),
+]
+
+
+@pytest.mark.parametrize(("overrides", "fragments"), REFUSED)
 def test_old_and_inconsistent_animation_spellings_are_refused(overrides, fragments):
-    """In-process on both composition paths (the CLI's refusal of ``+animate=true`` is in tests/test_runs.py)."""
+    """In-process on both composition paths (the CLI's exit status is checked below)."""
     for load in (sim.load_config, sim.presets.from_overrides):
         with pytest.raises(ConfigError) as info:
             load(["debug=smoke", *overrides])
@@ -64,6 +81,58 @@ def test_old_and_inconsistent_animation_spellings_are_refused(overrides, fragmen
         assert "\n" not in message
         for fragment in fragments:
             assert fragment in message, message
+
+
+#: Runs ``sim.cli.main()`` (``synaprune``) once per command line in one interpreter: [[exit status, stderr], ...].
+IN_PROCESS = """
+import contextlib, io, json, sys
+import sim.cli
+results = []
+for case in json.loads(sys.argv[1]):
+    sys.argv = ["synaprune", *case]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            sim.cli.main()
+            code = 0
+        except SystemExit as exit:
+            code = exit.code
+    results.append([code, err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def test_synaprune_honours_the_animation_options_and_refuses_old_names_and_bad_values(tmp_path):
+    """One interpreter (one Hydra import): every refused command line, then ``animate=true`` with :data:`OPTIONS`.
+
+    Refused: exit status 2, one line naming the key, and no run folder left behind. Then the run writes
+    ``dendrite.gif`` as the options say (the same check as ``python -m sim.animate`` above).
+    """
+    refused = [
+        ["debug=smoke", *overrides, f"hydra.run.dir={tmp_path / 'refused' / str(i)}"]
+        for i, (overrides, _) in enumerate(REFUSED)
+    ]
+    run_dir = tmp_path / "run"
+    good = ["experiment=shi2022_high_dose", "debug=smoke", "animate=true", *OPTIONS, f"hydra.run.dir={run_dir}"]
+    done = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS, json.dumps([*refused, good])],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    *results, (good_code, good_stderr) = json.loads(done.stdout.strip().splitlines()[-1])
+    for (_, fragments), (code, stderr) in zip(REFUSED, results, strict=True):
+        assert code == 2 and stderr.startswith("synaprune: error: ") and "\n" not in stderr.strip(), stderr
+        for fragment in fragments:
+            assert fragment in stderr, stderr
+    assert not (tmp_path / "refused").exists()
+
+    assert good_code == 0, good_stderr
+    _check_gif_follows_options(run_dir / "dendrite.gif")
+    assert f"animation: {(run_dir / 'dendrite.gif').resolve()}" in done.stdout
+    assert not list(run_dir.glob(".*.part"))
 
 
 def test_failed_gif_write_leaves_no_file(model, tmp_path, monkeypatch):
@@ -85,19 +154,6 @@ def test_gif_with_heterogeneous_cells_after_depletion(model, tmp_path):
     gif = save_dendrite_gif(depleted, tmp_path / "depleted.gif", duration_days=4.0, frames=3, segments=2, engine=engine)
     with Image.open(gif) as movie:
         assert movie.n_frames == 3
-
-
-def test_animation_options_set_frames_frame_duration_and_size(tmp_path, capsys):
-    """``animate.*`` on the command line: frames = fps x length, frame duration = 1/fps, size = figure x dpi."""
-    from sim.animate import FIGURE_IN, main
-
-    out = tmp_path / "looks.gif"
-    options = ["animate.fps=5", "animate.duration_s=0.8", "animate.dpi=40", "animate.dendrites=2"]
-    assert main(["experiment=shi2022_high_dose", "debug=smoke", *options, "--out", str(out)]) == 0
-    with Image.open(out) as movie:
-        assert movie.n_frames == 4 and movie.info["duration"] == 200
-        assert movie.size == (round(FIGURE_IN[0] * 40), round((FIGURE_IN[1] + FIGURE_IN[2]) * 40))
-    assert f"animation: {out.resolve()}" in capsys.readouterr().out
 
 
 def test_dosing_period_gets_its_share_of_the_loop():
@@ -123,19 +179,19 @@ def test_dosing_period_gets_its_share_of_the_loop():
     [
         ("animate.fps=0", "animate.fps = 0 is not allowed"),
         ("animate.fps=7.5", "animate.fps = 7.5 is not allowed"),
-        ("animate.duration_s=-1", "animate.duration_s = -1 is not allowed"),
+        ("animate.duration_s=-1", "animate.duration_s = -1.0 is not allowed"),
         ("animate.dpi=1000", "animate.dpi = 1000 is not allowed"),
         ("animate.dendrites=0", "animate.dendrites = 0 is not allowed"),
         ("animate.dosing_share=1.5", "animate.dosing_share = 1.5 is not allowed"),
         ("animate.duration_s=0.05", "gives 1 frames"),
-        ("animate.speed=2", "'animate.speed=2' is not an animation option"),
+        ("animate.speed=2", "animate.speed is not allowed"),
+        ("animation_fps=8", "animation_fps was renamed animate.fps"),
+        ("animate=false", "animate = false is not allowed"),
     ],
 )
 def test_bad_animation_options_are_refused_before_anything_is_simulated(override, fragment, tmp_path, capsys):
-    from sim.animate import AnimationOptions, main
+    from sim.animate import main
 
-    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
-        AnimationOptions.from_overrides([override])
     with pytest.raises(SystemExit) as exit_info:
         main(["experiment=shi2022_high_dose", override, "--out", str(tmp_path / "x.gif")])
     assert exit_info.value.code == 2 and fragment in capsys.readouterr().err

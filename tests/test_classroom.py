@@ -6,7 +6,11 @@ the tests are skipped, except under ``CI=true``, where that is a failure (``.ci/
 
 The window is a 1366 x 768 projector less the browser's bars (:data:`VIEWPORT`): the figure must be above the fold.
 Screenshots of each step go to pytest-playwright's output directory (``test-results/`` unless ``--output``).
-The server runs with a 2-s idle-kernel cull so that the last test sees the kernel of a closed page shut down.
+The server runs with a 2-s idle-kernel cull so that the last check sees the kernel of a closed page shut down.
+
+The browser checks are one test (:func:`test_classroom_page_in_a_browser`, two clearly separated steps): under
+``pytest -n 2`` two tests of this module could land on both workers, and each would start its own Voila server,
+kernel and Chromium (about 20 s more on two cores).
 """
 
 from __future__ import annotations
@@ -140,7 +144,13 @@ def _open(page, url: str) -> None:
     )
 
 
-def test_page_opens_at_the_lesson_and_the_dose_slider_moves_the_day7_density(classroom, output_path):
+def test_classroom_page_in_a_browser(server, classroom, output_path):
+    """One Voila server, one Chromium, one page: first what the class sees and does, then the page is closed."""
+    _check_page_opens_at_the_lesson_and_the_dose_slider_moves_the_day7_density(classroom, output_path)
+    _check_the_kernel_of_a_closed_page_is_culled(server, classroom)  # closes the page: always last
+
+
+def _check_page_opens_at_the_lesson_and_the_dose_slider_moves_the_day7_density(classroom, output_path) -> None:
     """Lesson defaults, every control, one figure above the fold, no developer text; then the dose slider."""
     page = classroom
     page.screenshot(path=Path(output_path) / "1-opened.png")
@@ -186,7 +196,8 @@ def test_page_opens_at_the_lesson_and_the_dose_slider_moves_the_day7_density(cla
     page.screenshot(path=Path(output_path) / "3-dose-20-caveat.png")
 
 
-def test_the_kernel_of_a_closed_page_is_culled(server, classroom):
+def _check_the_kernel_of_a_closed_page_is_culled(server, classroom) -> None:
+    """A tab closed without Voila's shutdown request: the idle-kernel culler ends its kernel within 30 s."""
     page = classroom
     kernel = f"{server}/api/kernels/{_kernel_id(page)}"
     assert _status(kernel) == 200

@@ -207,7 +207,7 @@ def run_batch(
         raise ConfigError(
             f"hydra/launcher=batch cannot run engine = {run.engine.name!r}: sim.sweep runs the ODE engine; {_HINT}"
         )
-    if run.animate:
+    if run.animate.enabled:
         raise ConfigError(f"hydra/launcher=batch cannot write animations (animate = true); {_HINT}")
     if not plan.values:
         raise ConfigError(f"hydra/launcher=batch needs at least one key with several values (key=a,b); {_HINT}")

@@ -154,7 +154,8 @@ def test_plus_on_an_existing_key_names_the_spelling():
         with pytest.raises(ConfigError) as info:
             load(["+animate=true"])
         assert "\n" not in str(info.value) and "write animate=true (no '+')" in str(info.value)
-    assert sim.load_config(["animate=true"]).animate and presets.from_overrides(["animate=true"]).animate
+    assert sim.load_config(["animate=true"]).animate.enabled and presets.from_overrides(["animate=true"]).animate.enabled
+    assert not sim.load_config([]).animate.enabled
 
 
 # --------------------------------------------------------------------------------------------- atomic files

@@ -128,3 +128,41 @@ def in_process_cli(cwd: Path):
                 handler.close()
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+#: Runs ``sim.cli.main()`` (``synaprune``) once per command line in one interpreter (one Hydra import instead of one
+#: per case); prints ``[[exit status, stderr], ...]`` as the last line.
+_SYNAPRUNE_IN_PROCESS = """
+import contextlib, io, json, sys
+import sim.cli
+results = []
+for case in json.loads(sys.argv[1]):
+    sys.argv = ["synaprune", *case]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            sim.cli.main()
+            code = 0
+        except SystemExit as exit:
+            code = exit.code
+    results.append([code, err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def synaprune_cases(cases: list[list[str]], cwd: Path, env: dict[str, str] | None = None) -> tuple[list, str]:
+    """``[(exit status, stderr), ...]`` of ``synaprune *case`` for every case, all run in one fresh interpreter in
+    ``cwd``, and that interpreter's stdout."""
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", _SYNAPRUNE_IN_PROCESS, json.dumps(cases)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return [tuple(r) for r in json.loads(done.stdout.strip().splitlines()[-1])], done.stdout

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
-import sys
 
 import pytest
+from conftest import synaprune_cases
 from PIL import Image
 
 import sim
@@ -83,25 +81,6 @@ def test_old_and_inconsistent_animation_spellings_are_refused(overrides, fragmen
             assert fragment in message, message
 
 
-#: Runs ``sim.cli.main()`` (``synaprune``) once per command line in one interpreter: [[exit status, stderr], ...].
-IN_PROCESS = """
-import contextlib, io, json, sys
-import sim.cli
-results = []
-for case in json.loads(sys.argv[1]):
-    sys.argv = ["synaprune", *case]
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            sim.cli.main()
-            code = 0
-        except SystemExit as exit:
-            code = exit.code
-    results.append([code, err.getvalue()])
-print(json.dumps(results))
-"""
-
-
 def test_synaprune_honours_the_animation_options_and_refuses_old_names_and_bad_values(tmp_path):
     """One interpreter (one Hydra import): every refused command line, then ``animate=true`` with :data:`OPTIONS`.
 
@@ -114,15 +93,7 @@ def test_synaprune_honours_the_animation_options_and_refuses_old_names_and_bad_v
     ]
     run_dir = tmp_path / "run"
     good = ["experiment=shi2022_high_dose", "debug=smoke", "animate=true", *OPTIONS, f"hydra.run.dir={run_dir}"]
-    done = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS, json.dumps([*refused, good])],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    *results, (good_code, good_stderr) = json.loads(done.stdout.strip().splitlines()[-1])
+    (*results, (good_code, good_stderr)), stdout = synaprune_cases([*refused, good], cwd=tmp_path)
     for (_, fragments), (code, stderr) in zip(REFUSED, results, strict=True):
         assert code == 2 and stderr.startswith("synaprune: error: ") and "\n" not in stderr.strip(), stderr
         for fragment in fragments:
@@ -131,7 +102,7 @@ def test_synaprune_honours_the_animation_options_and_refuses_old_names_and_bad_v
 
     assert good_code == 0, good_stderr
     _check_gif_follows_options(run_dir / "dendrite.gif")
-    assert f"animation: {(run_dir / 'dendrite.gif').resolve()}" in done.stdout
+    assert f"animation: {(run_dir / 'dendrite.gif').resolve()}" in stdout
     assert not list(run_dir.glob(".*.part"))
 
 

@@ -6,7 +6,6 @@ these tests are about); the file helper and the Python API are tested in-process
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import matplotlib.figure
 import pytest
+from conftest import synaprune_cases
 
 import sim
 from sim import presets
@@ -69,24 +69,6 @@ REFUSED = {
     "zero_duration": ["duration_days=0"],
 }
 
-#: Runs ``sim.cli.main()`` once per case in one process (one interpreter start instead of one per case).
-IN_PROCESS = """
-import contextlib, io, json, sys
-import sim.cli
-results = []
-for case in json.loads(sys.argv[1]):
-    sys.argv = ["synaprune", *case]
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            sim.cli.main()
-            code = 0
-        except SystemExit as exit:
-            code = exit.code
-    results.append([code, err.getvalue()])
-print(json.dumps(results))
-"""
-
 
 def test_refused_inputs_leave_no_run_folder(tmp_path):
     """Hydra creates the run folder (.hydra/, cli.log) before validation runs; a refusal removes what it created.
@@ -100,16 +82,7 @@ def test_refused_inputs_leave_no_run_folder(tmp_path):
     cases = [[*REFUSED[name], f"hydra.run.dir={tmp_path / 'new' / name}"] for name in REFUSED]
     cases += [["regimen.dose_mg_per_kg=-1"], ["duration_days=0", f"hydra.run.dir={mine}"], []]
     cases = [["debug=smoke", "figure=false", *case] for case in cases]
-    proc = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS, json.dumps(cases)],
-        cwd=tmp_path,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    results, _ = synaprune_cases(cases, cwd=tmp_path, env=environment())
     for case, (code, stderr) in zip(cases[:-1], results[:-1]):
         assert code == 2, (case, stderr)
         message = stderr.strip()
@@ -154,7 +127,9 @@ def test_plus_on_an_existing_key_names_the_spelling():
         with pytest.raises(ConfigError) as info:
             load(["+animate=true"])
         assert "\n" not in str(info.value) and "write animate=true (no '+')" in str(info.value)
-    assert sim.load_config(["animate=true"]).animate.enabled and presets.from_overrides(["animate=true"]).animate.enabled
+    assert (
+        sim.load_config(["animate=true"]).animate.enabled and presets.from_overrides(["animate=true"]).animate.enabled
+    )
     assert not sim.load_config([]).animate.enabled
 
 

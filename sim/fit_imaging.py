@@ -742,7 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ds.attrs["command"] = shlex.join(["python", "-m", "sim.fit_imaging", *(sys.argv[1:] if argv is None else argv)])
         paths = write(ds, args.out)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)  # one line: every problem
+        print(f"sim.fit_imaging: error: {error}", file=sys.stderr)  # one line: every problem
         return 2
     print(summary(ds))
     if not ds.attrs["converged"]:

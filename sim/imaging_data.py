@@ -601,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         check_writable(Path(args.out).resolve().parent)
         path = save_dataset(ds, args.out)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)  # one line: every problem with its file and line number
+        print(f"sim.imaging_data: error: {error}", file=sys.stderr)  # one line: every problem, file and line number
         return 2
     print(f"wrote {path}: {ds.sizes['animal']} animals in {ds.sizes['group']} groups, {ds.sizes['session']} sessions")
     return 0

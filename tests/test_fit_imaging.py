@@ -156,7 +156,7 @@ def test_bad_input_is_one_message_and_nothing_is_written(tmp_path, form, capsys)
     out = tmp_path / "out"
     assert fit_imaging.main([str(tmp_path / "s.csv"), str(tmp_path / "g.csv"), "--fit", fit, "--out", str(out)]) == 2
     message = capsys.readouterr().err.strip()
-    assert message.startswith("error: ") and message.count("\n") == 0, message
+    assert message.startswith("sim.fit_imaging: error: ") and message.count("\n") == 0, message
     for what in ("s.csv:7: segment_length_um = '-3'", "g.csv:3", unknown, "'microglia.no_such_rate' cannot be fitted",
                  "'spines.region' cannot be fitted", "choose from microglia.activation_rate_per_h"):  # fmt: skip
         assert what in message, (what, message)

@@ -230,3 +230,21 @@ def test_cli_writes_table_result_and_figure(tmp_path, capsys):
                 assert "units" in variable.attrs, name
         assert ds.attrs["plan"] == "percent" and ds.attrs["command"].startswith("python -m sim.taper")
         assert float(ds["withdrawal_proxy_peak"].sel(strategy="percent")) <= 0.002
+
+
+def test_cli_relative_limit_is_a_fraction_of_the_abrupt_stop_and_exactly_one_limit_is_given(tmp_path, capsys):
+    import xarray as xr
+
+    argv = ["--drug", "diazepam", "--dose-mg", "15", "--horizon-days", "56", "--withdrawal-limit-relative", "0.4"]
+    argv += ["--strategies", "continue,percent", "--step-days", "7", "--run-in-days", "14", "--no-bands"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    with xr.open_dataset(tmp_path / "taper.nc") as ds:
+        peak = ds.attrs["abrupt_stop_withdrawal_proxy_peak"]
+        assert peak > 0 and ds.attrs["withdrawal_limit"] == pytest.approx(0.4 * peak, rel=1e-12)
+        assert float(ds["withdrawal_proxy_peak"].sel(strategy="percent")) <= 0.4 * peak
+    assert "0.4 x the abrupt stop's peak" in (tmp_path / "taper.md").read_text()
+    with pytest.raises(ConfigError, match="give exactly one"):
+        plan_taper("diazepam", 15.0, 56, ["percent"], 0.001, withdrawal_limit_relative=0.4)
+    with pytest.raises(SystemExit):  # the command line refuses both (argparse: mutually exclusive)
+        main([*argv, "--withdrawal-limit", "0.001", "--out", str(tmp_path / "both")])
+    assert not (tmp_path / "both").exists()

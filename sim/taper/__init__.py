@@ -3,6 +3,7 @@ r"""Taper planner: how to come off a benzodiazepine with the least spine loss un
 ::
 
     python -m sim.taper --drug diazepam --dose-mg 15 --horizon-days 180 --withdrawal-limit 0.001 [--out DIR]
+    python -m sim.taper --drug diazepam --dose-mg 15 --horizon-days 180 --withdrawal-limit-relative 0.1
 
     from sim.taper import plan_taper
     ds = plan_taper("diazepam", dose_mg=15.0, horizon_days=180, withdrawal_limit=0.001)

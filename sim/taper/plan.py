@@ -477,6 +477,7 @@ def plan_taper(
     hold_days: int = HOLD_DAYS,
     output_step_h: float = OUTPUT_STEP_H,
     bands: bool = True,
+    withdrawal_limit_relative: float | None = None,
 ) -> xr.Dataset:
     """Compare taper strategies for ``drug`` at ``dose_mg`` [mg/day] and pick the plan (see the module docstring).
 
@@ -488,8 +489,10 @@ def plan_taper(
         Days from plan day 0 over which the spine deficit is integrated [d].
     strategies
         Any of :data:`STRATEGIES` (a list or a comma-separated string).
-    withdrawal_limit
-        Largest allowed peak of the withdrawal proxy ``withdrawal_deficit`` [1] from day 0 on.
+    withdrawal_limit, withdrawal_limit_relative
+        Largest allowed peak of the withdrawal proxy ``withdrawal_deficit`` from day 0 on: absolute [1], or relative
+        to the peak of an abrupt stop on day 0 of the same drug and dose [fraction; e.g. 0.1 = a tenth of it]. Give
+        exactly one.
     percent_per_step, step_days, duration_days
         Fix a parameter instead of searching it [%, d, d].
     run_in_days, follow_up_days, hold_days
@@ -506,7 +509,15 @@ def plan_taper(
     """
     start = time.perf_counter()
     strategies = _check_strategies(strategies)
-    _check_number("withdrawal_limit", withdrawal_limit)
+    if (withdrawal_limit is None) == (withdrawal_limit_relative is None):
+        raise ConfigError(
+            f"withdrawal_limit = {withdrawal_limit!r}, withdrawal_limit_relative = {withdrawal_limit_relative!r} is not "
+            "allowed: give exactly one (absolute [1], or a fraction of the abrupt stop's peak)"
+        )
+    if withdrawal_limit_relative is not None:
+        _check_number("withdrawal_limit_relative", withdrawal_limit_relative)
+    else:
+        _check_number("withdrawal_limit", withdrawal_limit)
     for key, value in (
         ("percent_per_step", percent_per_step),
         ("step_days", step_days),
@@ -520,6 +531,9 @@ def plan_taper(
     if "switch" in strategies:
         switch_dose_mg(drug, 1.0, switch_to)  # refuses drugs without an equivalent dose before anything runs
     planner = Planner(drug, dose_mg, horizon_days, species, switch_to, run_in_days, output_step_h, dose_mg_per_kg)
+    abrupt = planner.evaluate(Schedule("abrupt stop (reference)", drug, tuple(np.zeros(planner.horizon_days))))
+    if withdrawal_limit_relative is not None:
+        withdrawal_limit = withdrawal_limit_relative * abrupt.withdrawal_peak
     best = search(
         planner,
         strategies,
@@ -530,11 +544,12 @@ def plan_taper(
         follow_up_days=follow_up_days,
         hold_days=hold_days,
     )
-    abrupt = planner.evaluate(Schedule("abrupt stop (reference)", drug, tuple(np.zeros(planner.horizon_days))))
     band = {s: _band(planner, e.schedule) for s, e in best.items() if bands and e.schedule.drug == drug}
     ds = to_dataset(planner, best, band, float(withdrawal_limit), follow_up_days, hold_days)
     ds.attrs["abrupt_stop_withdrawal_proxy_peak"] = abrupt.withdrawal_peak
     ds.attrs["abrupt_stop_spine_deficit"] = abrupt.spine_deficit
+    if withdrawal_limit_relative is not None:
+        ds.attrs["withdrawal_limit_relative"] = float(withdrawal_limit_relative)
     ds.attrs["run_time_s"] = round(time.perf_counter() - start, 1)
     return ds
 

@@ -36,11 +36,14 @@ def schedule_rows(ds: xr.Dataset, strategy: str) -> list[tuple[int, int, float]]
 def summary(ds: xr.Dataset) -> str:
     """Markdown: the inputs, the comparison of strategies and the plan's schedule as a printable table."""
     a = ds.attrs
+    relative = (
+        f" = {a['withdrawal_limit_relative']:g} x the abrupt stop's peak" if "withdrawal_limit_relative" in a else ""
+    )
     lines = [
         f"# Taper plan: {a['dose_mg']:g} mg/day ({a['dose_mg_per_kg']:.3g} mg/kg/day) {a['drug']} ({a['species']})",
         "",
         f"{DISCLAIMER.capitalize()}. Horizon {a['horizon_days']} d from plan day 0 after {a['run_in_days']} d on the "
-        f"current dose; withdrawal limit {a['withdrawal_limit']:g} (peak withdrawal proxy, [1]); a taper ends at least "
+        f"current dose; withdrawal limit {a['withdrawal_limit']:.3g}{relative} (peak withdrawal proxy, [1]); a taper ends at least "
         f"{a['follow_up_days']} d before the horizon.",
         "",
         f"For scale: stopping abruptly on day 0 peaks at {a['abrupt_stop_withdrawal_proxy_peak']:.3g} with a "
@@ -167,14 +170,22 @@ def _writable(out_dir: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.taper --drug D --dose-mg X --horizon-days H --withdrawal-limit L [--out DIR]`` (see module)."""
+    """The command line ``python -m sim.taper`` (options in ``--help`` and the package docstring).
+
+    ``--drug D --dose-mg X --horizon-days H`` and one limit, ``--withdrawal-limit L`` or
+    ``--withdrawal-limit-relative F``; writes into ``--out DIR``. Bad input: one line on stderr, exit 2.
+    """
     parser = argparse.ArgumentParser(prog="python -m sim.taper", description=DESCRIPTION)
     parser.add_argument("--drug", required=True, help="current drug, e.g. diazepam")
     parser.add_argument("--dose-mg", type=float, default=None, help="current daily dose [mg] (or --dose-mg-per-kg)")
     parser.add_argument("--dose-mg-per-kg", type=float, default=None, help="current daily dose [mg/kg]")
     parser.add_argument("--horizon-days", type=int, required=True, help="days from plan day 0 [d]")
-    parser.add_argument(
-        "--withdrawal-limit", type=float, required=True, help="largest allowed peak withdrawal proxy [1]"
+    limit = parser.add_mutually_exclusive_group(required=True)
+    limit.add_argument("--withdrawal-limit", type=float, help="largest allowed peak withdrawal proxy [1]")
+    limit.add_argument(
+        "--withdrawal-limit-relative",
+        type=float,
+        help="largest allowed peak withdrawal proxy as a fraction of an abrupt stop's peak (e.g. 0.1)",
     )
     parser.add_argument(
         "--strategies", default=",".join(STRATEGIES), help=f"comma-separated, of {', '.join(STRATEGIES)}"
@@ -206,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_in_days=args.run_in_days,
             follow_up_days=args.follow_up_days,
             bands=not args.no_bands,
+            withdrawal_limit_relative=args.withdrawal_limit_relative,
         )
         ds.attrs["command"] = "python -m sim.taper " + " ".join(sys.argv[1:] if argv is None else argv)
         paths = write(ds, args.out)

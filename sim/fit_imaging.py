@@ -50,8 +50,8 @@ example in a few seconds) and, with hundreds of counted spines, the log-likeliho
 is close to quadratic in the log parameters. ``intervals="profile"`` (``--intervals profile``) gives
 profile-likelihood intervals instead (the other parameters re-fitted along each one, :func:`profile_interval`; about
 six times slower), which are better when the log-likelihood is skewed. On the shipped example the two agree for the
-density (0.399-0.491 vs 0.398-0.489 /um) and the turnover (0.0207-0.0257 vs 0.0206-0.0257 /d) and differ for the C1q
-gain (Laplace 4.5-15.1, profile 3.7-13.8; generating value 6). The model band is the 2.5-97.5 % range of the
+density (0.399-0.491 vs 0.398-0.490 /um) and the turnover (0.0207-0.0257 vs 0.0206-0.0256 /d) and differ for the C1q
+gain (Laplace 4.5-15.0, profile 3.7-13.8; generating value 6). The model band is the 2.5-97.5 % range of the
 readouts over ``draws`` parameter sets drawn from that normal (seeded): the uncertainty of the fitted mean, not the
 scatter of single animals.
 

@@ -40,7 +40,9 @@ SWITCH_TO = "clonazepam"
 #: Step lengths searched for percent tapers [d] (weekly, fortnightly, four-weekly).
 STEP_DAYS = (7, 14, 28)
 
-#: Defaults of the plan (assumptions, see the module docstring).
+#: Defaults of the plan (assumptions, reasoned in the package docstring): days on the current dose before plan day 0
+#: [d], days after a taper's last dose within the horizon [d], days on the new drug before a switch's taper [d], the
+#: floor a percent taper stops from [% of the starting dose], output grid [h].
 RUN_IN_DAYS = 56
 FOLLOW_UP_DAYS = 28
 HOLD_DAYS = 14
